@@ -1,0 +1,100 @@
+"""The `tlcourse` command line: datasets, download, verify, doctor, student."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import data
+from .errors import TLCourseError
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def cmd_datasets(_args) -> int:
+    """Print a table of every dataset: present or missing, item counts, size, where."""
+    print(f"{'name':12} {'status':8} {'items':38} {'size':>9}  where")
+    for spec in data.REGISTRY.values():
+        counts = data.count_items(spec)
+        status = "present" if counts == spec.splits else ("partial" if any(counts.values()) else "missing")
+        items = " / ".join(f"{s} {n:,}" for s, n in counts.items())
+        size = "bundled" if spec.name == "digits" else _human(data.folder_size(spec.path))
+        where = "scikit-learn" if spec.name == "digits" else str(spec.path)
+        print(f"{spec.name:12} {status:8} {items:38} {size:>9}  {where}")
+    return 0
+
+
+def cmd_download(args) -> int:
+    """Download one dataset or all offline ones, verifying checksums."""
+    names = [n for n, s in data.REGISTRY.items() if s.offline] if args.name == "all" else [args.name]
+    for name in names:
+        path = data.download_dataset(name, force=args.force)
+        print(f"{name}: ready in {path}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    """Check a dataset's files against the published SHA-256 manifest."""
+    missing, bad = data.verify(args.name)
+    for name in missing:
+        print(f"missing:    {name}")
+    for name in bad:
+        print(f"mismatched: {name}")
+    print(f"{args.name}: " + ("all files match" if not (missing or bad) else
+                              f"{len(missing)} missing, {len(bad)} mismatched; fix: tlcourse download {args.name} --force"))
+    return 0 if not (missing or bad) else 1
+
+
+def cmd_doctor(_args) -> int:
+    """Report versions, device, datasets and weights; exit 0 only when the course can run."""
+    from .doctor import doctor
+    return 0 if doctor() else 1
+
+
+def cmd_student(args) -> int:
+    """Write student versions of the lesson notebooks (solutions replaced by stubs)."""
+    from .student import make_student_notebooks
+    for path in make_student_notebooks(args.source, args.out, overwrite=args.overwrite):
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tlcourse", description="Helpers for the tlcourse transfer-learning course.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("datasets", help="list datasets and whether they are present").set_defaults(func=cmd_datasets)
+    p = sub.add_parser("download", help="download a dataset (or 'all') with checksum verification")
+    p.add_argument("name", choices=[*data.REGISTRY, "all"])
+    p.add_argument("--force", action="store_true", help="replace an existing copy")
+    p.set_defaults(func=cmd_download)
+    p = sub.add_parser("verify", help="check a dataset's files against published checksums")
+    p.add_argument("name", choices=list(data.REGISTRY))
+    p.set_defaults(func=cmd_verify)
+    sub.add_parser("doctor", help="check that this machine can run the course").set_defaults(func=cmd_doctor)
+    p = sub.add_parser("student", help="write student notebooks with solutions stubbed out")
+    p.add_argument("--source", default="notebooks")
+    p.add_argument("--out", default="student")
+    p.add_argument("--overwrite", action="store_true", help="replace existing student notebooks")
+    p.set_defaults(func=cmd_student)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `tlcourse` console script; errors print as one clear line, not a traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (TLCourseError, FileExistsError, KeyError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # e.g. no network for a download
+        print(f"error: {err}. Are you offline? Copy a prepared data/ folder instead (see README).", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Downloading with checksums, and extracting archives without letting them escape their folder."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import urllib.request
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from tqdm.auto import tqdm
+
+from .errors import ChecksumError, UnsafeArchiveError
+
+CHUNK = 1 << 20
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 hex digest of a file, read in chunks so large files need little memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progress: bool = True) -> Path:
+    """Fetch `url` to `dest` through a `.part` file; a checksum mismatch deletes it and raises."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    with urllib.request.urlopen(url) as response, open(part, "wb") as out:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+            while block := response.read(CHUNK):
+                out.write(block)
+                bar.update(len(block))
+    if sha256 is not None:
+        actual = sha256_file(part)
+        if actual != sha256.lower():
+            part.unlink()
+            raise ChecksumError(
+                f"{url} downloaded with SHA-256 {actual}, expected {sha256}. The file was deleted, "
+                "not used. Retry the download; if it fails again the source has changed: report it."
+            )
+    os.replace(part, dest)
+    return dest
+
+
+def _check_member(name: str, dest: Path, is_link: bool = False) -> None:
+    """Refuse absolute paths, `..` components and links: they could write outside `dest`."""
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if pure.is_absolute() or ".." in pure.parts or (len(name) > 1 and name[1] == ":"):
+        raise UnsafeArchiveError(f"Archive member {name!r} would be written outside {dest}; refusing to extract.")
+    if is_link:
+        raise UnsafeArchiveError(f"Archive member {name!r} is a link; refusing to extract links.")
+
+
+def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Extract a zip or tar archive into `dest` after checking every member name first."""
+    archive, dest = Path(archive), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                _check_member(info.filename, dest)
+            zf.extractall(dest)
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tf:
+            members = tf.getmembers()
+            for m in members:
+                _check_member(m.name, dest, is_link=m.issym() or m.islnk())
+                if not (m.isfile() or m.isdir()):
+                    raise UnsafeArchiveError(f"Archive member {m.name!r} is not a plain file or folder; refusing.")
+            tf.extractall(dest, members=members)
+    else:
+        raise UnsafeArchiveError(f"{archive} is neither a zip nor a tar archive.")
+    return dest
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, str]:
+    """Read a `sha256sum`-format file into {relative path: digest}."""
+    manifest = {}
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            manifest[name.lstrip("*").removeprefix("./")] = digest
+    return manifest
+
+
+def verify_manifest(folder: str | os.PathLike, manifest: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Check every listed file under `folder`; return (missing, mismatched) relative paths."""
+    folder = Path(folder)
+    missing, bad = [], []
+    for name, digest in manifest.items():
+        path = folder / name
+        if not path.is_file():
+            missing.append(name)
+        elif sha256_file(path) != digest:
+            bad.append(name)
+    return missing, bad
+
+
+def move_into_place(src: Path, dest: Path) -> None:
+    """Move a freshly extracted folder to `dest`, refusing to replace an existing one silently."""
+    if dest.exists():
+        raise FileExistsError(f"{dest} already exists; remove it first (or use --force) to replace it.")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(src), dest)

@@ -1,0 +1,95 @@
+"""EfficientNet-Lite0 (Tan & Le 2019, the "Lite" variant): the course's offline ImageNet backbone.
+
+Lite differs from EfficientNet-B0 by having no squeeze-excite, ReLU6 instead of swish, and a fixed stem and
+head. Module names follow the lukemelas `efficientnet_pytorch` layout so the published state_dict loads with
+`strict=True`.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# (repeats, kernel, stride, expand ratio, in channels, out channels): EfficientNet-B0's block table
+BLOCKS = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
+          (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
+BN = dict(eps=1e-3, momentum=0.01)  # TensorFlow's defaults, which the weights were trained with
+
+
+class Conv2dSame(nn.Conv2d):
+    """A convolution with TensorFlow's "SAME" padding: extra padding goes right/bottom when it is odd."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+        x = F.pad(x, [*pads[1], *pads[0]])
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+class MBConv(nn.Module):
+    """Inverted residual: 1x1 expand, depthwise kxk, 1x1 project; a skip connection when shapes allow."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, expand: int):
+        super().__init__()
+        hidden = c_in * expand
+        if expand != 1:
+            self._expand_conv = Conv2dSame(c_in, hidden, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(hidden, **BN)
+        self._depthwise_conv = Conv2dSame(hidden, hidden, kernel, stride, groups=hidden, bias=False)
+        self._bn1 = nn.BatchNorm2d(hidden, **BN)
+        self._project_conv = Conv2dSame(hidden, c_out, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(c_out, **BN)
+        self.has_skip = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        if hasattr(self, "_expand_conv"):
+            h = F.relu6(self._bn0(self._expand_conv(h)))
+        h = F.relu6(self._bn1(self._depthwise_conv(h)))
+        h = self._bn2(self._project_conv(h))
+        return h + x if self.has_skip else h
+
+
+class EfficientNetLite0(nn.Module):
+    """Stem, 16 MBConv blocks in 7 stages, 1x1 head conv to 1280 channels, pooling, dropout, classifier."""
+
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2):
+        super().__init__()
+        self._conv_stem = Conv2dSame(3, 32, 3, 2, bias=False)
+        self._bn0 = nn.BatchNorm2d(32, **BN)
+        blocks = []
+        for repeats, k, s, e, c_in, c_out in BLOCKS:
+            for r in range(repeats):
+                blocks.append(MBConv(c_in if r == 0 else c_out, c_out, k, s if r == 0 else 1, e))
+        self._blocks = nn.Sequential(*blocks)
+        self._conv_head = Conv2dSame(320, 1280, 1, bias=False)
+        self._bn1 = nn.BatchNorm2d(1280, **BN)
+        self._avg_pooling = nn.AdaptiveAvgPool2d(1)
+        self._dropout = nn.Dropout(dropout)
+        self._fc = nn.Linear(1280, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled 1280-d features: everything but the classifier."""
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        x = self._blocks(x)
+        x = F.relu6(self._bn1(self._conv_head(x)))
+        return self._avg_pooling(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fc(self._dropout(self.forward_features(x)))
+
+
+def stage_names() -> dict[str, list[str]]:
+    """Named stages (stem, stage1..stage7, head, classifier) mapped to module-name prefixes."""
+    stages = {"stem": ["_conv_stem", "_bn0"]}
+    index = 0
+    for number, (repeats, *_rest) in enumerate(BLOCKS, start=1):
+        stages[f"stage{number}"] = [f"_blocks.{index + r}" for r in range(repeats)]
+        index += repeats
+    stages["head"] = ["_conv_head", "_bn1"]
+    stages["classifier"] = ["_fc"]
+    return stages

@@ -1,0 +1,114 @@
+"""Run a frozen backbone once, keep its features on disk, and train cheap heads on them.
+
+A frozen backbone is a fixed function: running it again every epoch (as the classic tutorial does) repeats
+the same arithmetic. Here it runs once; the cache key covers everything that could change the answer.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from tqdm.auto import tqdm
+
+from .models import BackboneInfo, layer_output
+from .paths import cache_dir
+from .train import EarlyStopping, autocast, fit, pick_device, prepare_model, to_device
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """A hash of every parameter and buffer: different weights, different features."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(model: nn.Module, dataset, layer: str) -> str:
+    """Backbone weights + layer + transform + dataset contents, hashed into one file name."""
+    if not hasattr(dataset, "fingerprint"):
+        raise TypeError(f"{type(dataset).__name__} has no fingerprint(); pass cache=False to extract without a cache.")
+    parts = [type(model).__name__, weights_fingerprint(model), layer, repr(getattr(dataset, "transform", None)),
+             dataset.fingerprint()]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+@torch.no_grad()
+def _compute(model, dataset, layer, info, batch_size, device, progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Push the dataset through the model once; return globally pooled features of `layer` and the labels."""
+    prepare_model(model, device).eval()
+    feats, labels = [], []
+    loader = DataLoader(dataset, batch_size=batch_size, pin_memory=device.type == "cuda")
+    for x, y in tqdm(loader, desc=f"features @ {layer}", leave=False, disable=not progress):
+        with autocast(device):
+            out = layer_output(model, to_device(x, device), layer, info)
+        if out.ndim == 4:
+            out = out.mean(dim=(2, 3))  # global average pooling: one vector per image whatever the layer
+        feats.append(out.float().flatten(1).cpu())
+        labels.append(torch.as_tensor(y))
+    return torch.cat(feats), torch.cat(labels)
+
+
+def extract_features(model: nn.Module, dataset, layer: str | None = None, info: BackboneInfo | None = None, *,
+                     batch_size: int = 32, device=None, cache: bool = True, progress: bool = True):
+    """(features [N, D], labels [N]) of `dataset` at `layer` (default: the pooled features), cached on disk."""
+    layer = layer or (info.feature_layer if info else None)
+    if layer is None:
+        raise ValueError("Name the layer to extract (or pass info= from load_backbone for the default).")
+    device = torch.device(device) if device else pick_device()
+    path = cache_dir("features") / f"{cache_key(model, dataset, layer)}.pt" if cache else None
+    if path is not None and path.is_file():
+        saved = torch.load(path, weights_only=True)
+        return saved["features"], saved["labels"]
+    feats, labels = _compute(model, dataset, layer, info, batch_size, device, progress)
+    if path is not None:
+        tmp = path.with_suffix(".tmp")
+        torch.save({"features": feats, "labels": labels, "layer": layer}, tmp)
+        tmp.replace(path)
+    return feats, labels
+
+
+# ---------------------------------------------------------------------------------------------- heads on features
+@dataclass
+class ProbeResult:
+    """A fitted linear probe and how well it does."""
+
+    model: object
+    train_acc: float
+    val_acc: float
+    seconds: float
+
+    def predict_proba(self, features) -> np.ndarray:
+        return self.model.predict_proba(np.asarray(features))
+
+
+def linear_probe(train_features, train_labels, val_features, val_labels, C: float = 1.0) -> ProbeResult:
+    """Standardise, then logistic regression: the simplest honest test of how good features are."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    t0 = time.perf_counter()
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
+    clf.fit(np.asarray(train_features), np.asarray(train_labels))
+    seconds = time.perf_counter() - t0
+    return ProbeResult(clf, clf.score(np.asarray(train_features), np.asarray(train_labels)),
+                       clf.score(np.asarray(val_features), np.asarray(val_labels)), seconds)
+
+
+def train_linear_head(train_features, train_labels, val_features, val_labels, num_classes: int, *,
+                      epochs: int = 30, lr: float = 1e-3, weight_decay: float = 1e-4, batch_size: int = 32,
+                      patience: int | None = None, device="cpu"):
+    """A torch Linear layer trained on cached features with the course's own `fit`; returns (head, history)."""
+    head = nn.Linear(train_features.shape[1], num_classes)
+    train = DataLoader(TensorDataset(train_features, train_labels), batch_size=batch_size, shuffle=True)
+    val = DataLoader(TensorDataset(val_features, val_labels), batch_size=256)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    stopper = EarlyStopping(patience=patience, monitor="val_loss") if patience else None
+    history = fit(head, train, val, optimizer=optimizer, epochs=epochs, device=device, early_stopping=stopper)
+    return head, history

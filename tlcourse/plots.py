@@ -1,0 +1,123 @@
+"""Figures the lessons draw: each titled, with labelled axes, readable at notebook width."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+def to_image(x: torch.Tensor, mean=(0.5,) * 3, std=(0.5,) * 3) -> np.ndarray:
+    """Undo normalisation of a CxHxW tensor and return an HxWxC array in [0, 1] for imshow."""
+    x = x.detach().cpu().float() * torch.tensor(std).view(-1, 1, 1) + torch.tensor(mean).view(-1, 1, 1)
+    return x.clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: int = 6, title: str | None = None,
+                size: float = 2.0):
+    """A grid of images (PIL images or HxWxC arrays) with optional per-image titles."""
+    nrows = int(np.ceil(len(images) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if title else 0)),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (ax, img) in enumerate(zip(axes.flat, images)):
+        ax.imshow(img, cmap="gray" if np.ndim(img) == 2 else None)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history, axes=None, label: str = ""):
+    """Loss and accuracy per epoch, train and validation, side by side."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    epochs = history["epoch"]
+    for ax, metric in zip(axes, ("loss", "acc")):
+        ax.plot(epochs, history[f"train_{metric}"], "o-", label=f"{label} train".strip())
+        if any(v is not None for v in history[f"val_{metric}"]):
+            ax.plot(epochs, history[f"val_{metric}"], "s-", label=f"{label} validation".strip())
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy loss" if metric == "loss" else "accuracy")
+        ax.set_title("Loss" if metric == "loss" else "Accuracy")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    return axes
+
+
+def plot_topk(probs: torch.Tensor, categories: Sequence[str], k: int = 5, ax=None, title: str = ""):
+    """A horizontal bar chart of the k most probable classes."""
+    ax = ax or plt.subplots(figsize=(4, 2.5))[1]
+    p, idx = probs.topk(k)
+    names = [categories[i] for i in idx.tolist()]
+    ax.barh(range(k)[::-1], p.numpy(), color="tab:blue")
+    ax.set_yticks(range(k)[::-1], names, fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability")
+    ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_filters(weight: torch.Tensor, ncols: int = 8, title: str = "First-layer filters"):
+    """Each 3xkxk filter of a first convolution shown as a small colour image (scaled to [0, 1])."""
+    w = weight.detach().cpu()
+    w = (w - w.amin(dim=(1, 2, 3), keepdim=True)) / (w.amax(dim=(1, 2, 3), keepdim=True) - w.amin(dim=(1, 2, 3), keepdim=True) + 1e-8)
+    nrows = int(np.ceil(len(w) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.9, nrows * 0.9 + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, f in zip(axes.flat, w):
+        ax.imshow(f.permute(1, 2, 0).numpy(), interpolation="nearest")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(matrix: np.ndarray, classes: Sequence[str], ax=None, title: str = "Confusion matrix"):
+    """A confusion matrix with counts written in each cell (rows: true class, columns: predicted)."""
+    ax = ax or plt.subplots(figsize=(3.6, 3.2))[1]
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > matrix.max() / 2 else "black")
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return ax
+
+
+def plot_embedding(points: np.ndarray, labels: Sequence[int], classes: Sequence[str], ax=None, title: str = ""):
+    """A 2-D scatter of projected features, one colour per class."""
+    ax = ax or plt.subplots(figsize=(4.5, 4))[1]
+    labels = np.asarray(labels)
+    for c, name in enumerate(classes):
+        ax.scatter(*points[labels == c].T, s=14, alpha=0.7, label=name)
+    ax.set_xlabel("component 1")
+    ax.set_ylabel("component 2")
+    ax.set_title(title)
+    ax.legend()
+    return ax
+
+
+def plot_curves(x: Sequence, curves: dict[str, tuple[Sequence, Sequence]], ax=None, xlabel: str = "",
+                ylabel: str = "accuracy", title: str = "", logx: bool = False):
+    """Several mean ± spread curves on one axis: {label: (means, spreads)}."""
+    ax = ax or plt.subplots(figsize=(5.5, 3.6))[1]
+    for label, (mean, spread) in curves.items():
+        mean, spread = np.asarray(mean), np.asarray(spread)
+        ax.plot(x, mean, "o-", label=label)
+        ax.fill_between(x, mean - spread, mean + spread, alpha=0.2)
+    if logx:
+        ax.set_xscale("log")
+        ax.set_xticks(list(x), [str(v) for v in x])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
