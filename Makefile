@@ -1,0 +1,38 @@
+# Two commands for a learner: `make lab` (set up and open the course) and `make test` (run every check).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: lab setup test unit notebooks student bench executed clean-cache
+
+$(BIN)/tlcourse: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+setup: $(BIN)/tlcourse  ## create the virtual environment and install the course
+	$(BIN)/tlcourse doctor || true
+
+lab: setup  ## set everything up and open the course in JupyterLab
+	$(BIN)/jupyter lab notebooks/00_welcome.ipynb
+
+test: $(BIN)/tlcourse  ## unit tests, then every notebook top to bottom (nbval)
+	$(BIN)/python -m pytest -q --durations=15 --nbval-lax tests notebooks
+
+unit: $(BIN)/tlcourse  ## unit tests only
+	$(BIN)/python -m pytest -q tests
+
+student: $(BIN)/tlcourse  ## student notebooks (solutions stubbed) into student/
+	$(BIN)/tlcourse student --source notebooks --out student --overwrite
+
+executed: $(BIN)/tlcourse  ## executed copies of the notebooks (with outputs) into build/executed/
+	mkdir -p build/executed
+	$(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=600 --output-dir build/executed notebooks/*.ipynb
+
+bench: $(BIN)/tlcourse  ## benchmarks (not part of the tests); writes benchmarks/results/*.json
+	$(BIN)/python benchmarks/bench.py
+
+clean-cache:  ## delete derived files (feature caches, lesson checkpoints); they are rebuilt on demand
+	rm -rf data/cache

@@ -1,0 +1,55 @@
+"""The registry against the real data mirror, and checksum refusal of a corrupted copy."""
+import shutil
+
+import pytest
+
+from tlcourse import data
+from tlcourse.text import load_sst2
+
+
+def test_hymenoptera_counts_and_quirks(real_data):
+    assert data.count_items(data.REGISTRY["hymenoptera"]) == {"train": 245, "val": 153}
+    train = data.load_dataset("hymenoptera", "train")
+    names = [p.name for p, _ in train.samples]
+    assert "imageNotFound.gif" in names and "ant photos.jpg" in names
+    gif = train[names.index("imageNotFound.gif")][0]
+    assert gif.mode == "RGB"  # the palette placeholder is converted, not crashed on
+
+
+def test_corrupted_copy_is_refused(real_data, tmp_data):
+    src = real_data / "hymenoptera_data"
+    shutil.copytree(src, tmp_data / "hymenoptera_data")
+    victim = tmp_data / "hymenoptera_data" / "val" / "bees" / sorted(p.name for p in (src / "val/bees").iterdir())[0]
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
+    with pytest.warns(UserWarning, match=victim.name):
+        val = data.load_dataset("hymenoptera", "val")
+    assert len(val) == 152 and victim not in [p for p, _ in val.samples]
+
+
+def test_sst2_splits_by_header_name():
+    if not data.is_complete(data.REGISTRY["sst2"]):
+        pytest.skip("SST-2 not present")
+    for split, n in {"train": 67349, "dev": 872, "test": 1821}.items():
+        sentences, labels = load_sst2(split)
+        assert len(sentences) == len(labels) == n and set(labels) == {0, 1}
+
+
+def test_sst2_unlabelled_test_split_explained(tmp_data):
+    (tmp_data / "sst2").mkdir()
+    (tmp_data / "sst2" / "test.tsv").write_text("index\tsentence\n0\tfine .\n")
+    with pytest.raises(ValueError, match="evaluate on 'dev'"):
+        load_sst2("test")
+
+
+def test_digits_split_is_fixed_and_relabelled():
+    a, b = data.digits("train", classes=range(5, 10)), data.digits("train", classes=range(5, 10))
+    assert a.fingerprint() == b.fingerprint()
+    assert set(a.targets) == {0, 1, 2, 3, 4} and a.classes == ["5", "6", "7", "8", "9"]
+    assert len(data.digits("train")) + len(data.digits("val")) + len(data.digits("test")) == 1797
+
+
+def test_unknown_dataset_and_split():
+    with pytest.raises(KeyError, match="Known datasets"):
+        data.get_spec("imagenet")
+    with pytest.raises(ValueError, match="splits"):
+        data.load_dataset("hymenoptera", "test")

@@ -1,0 +1,110 @@
+"""Backbones: the offline EfficientNet-Lite0 recognises real photos; surgery and freezing do what they say."""
+import urllib.error
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from tlcourse import data, models
+from tlcourse.errors import WeightsUnavailableError
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return models.load_backbone("efficientnet_lite0")
+
+
+def test_lite0_recognises_ants_and_bees(real_data, lite0):
+    """The pictured insect's ImageNet class (ant 310, bee 309) is in the top 5 for >= 90% of val photos."""
+    model, transform, info = lite0
+    assert info.categories[310] == "ant" and info.categories[309] == "bee"
+    val = data.load_dataset("hymenoptera", "val", transform=transform)
+    hits = 0
+    with torch.no_grad():
+        for x, y in DataLoader(val, batch_size=51):
+            top5 = model(x).topk(5, dim=1).indices
+            wanted = torch.where(y == val.classes.index("ants"), 310, 309)
+            hits += (top5 == wanted[:, None]).any(dim=1).sum().item()
+    assert hits / len(val) >= 0.90, f"top-5 hit rate {hits / len(val):.1%}"
+
+
+def test_unknown_backbone_lists_known_names():
+    with pytest.raises(ValueError, match="resnet18.*efficientnet_b0"):
+        models.load_backbone("alexnet9000")
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "vgg16", "inception_v3", "mobilenet_v3_small",
+                                  "mobilenet_v3_large", "efficientnet_b0"])
+def test_torchvision_backbones_build_offline_without_weights(name):
+    model, transform, info = models.load_backbone(name, pretrained=False)
+    assert info.weights == "random-init" and info.categories and info.stages
+    models.replace_head(model, info, 3)
+    size = info.input_size
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 3, size, size)).shape == (1, 3)
+
+
+def test_pretrained_torchvision_offline_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+
+    def offline(*_a, **_k):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(WeightsUnavailableError, match=r"resnet18-.*\.pth.*https://download.pytorch.org"):
+        models.load_backbone("resnet18", pretrained=True)
+
+
+def test_head_and_layer_errors(lite0):
+    model, _, info = models.load_backbone("efficientnet_lite0", pretrained=False)
+    with pytest.raises(ValueError, match="num_classes >= 2"):
+        models.replace_head(model, info, 1)
+    with pytest.raises(ValueError, match="stage3"):
+        models.layer_output(model, torch.randn(1, 3, 64, 64), "stage99", info)
+
+
+def test_layer_output_shapes():
+    model, _, info = models.load_backbone("efficientnet_lite0", pretrained=False)
+    out = models.layer_output(model.eval(), torch.randn(2, 3, 224, 224), "stage3", info)
+    assert out.shape == (2, 40, 28, 28)
+
+
+def test_freezing_really_freezes_weights_and_batchnorm_stats():
+    model, _, info = models.load_backbone("efficientnet_lite0", pretrained=False)
+    models.replace_head(model, info, 2)
+    models.freeze(model)
+    models.unfreeze(model, ["stage7", "head", "classifier"], info)
+    frozen_before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(("_conv_stem", "_bn0", "_blocks.3."))}
+    moving_before = model._bn1.running_mean.clone()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    models.set_train_mode(model)
+    loss = nn.functional.cross_entropy(model(torch.randn(4, 3, 64, 64)), torch.tensor([0, 1, 0, 1]))
+    loss.backward()
+    opt.step()
+    for k, v in frozen_before.items():
+        assert torch.equal(model.state_dict()[k], v), f"{k} changed although frozen"
+    assert not torch.equal(model._bn1.running_mean, moving_before)  # the unfrozen head's BN still learns
+    trainable, total = models.count_parameters(model)
+    assert 0 < trainable < total
+
+
+def test_plain_train_mode_would_move_frozen_bn_stats():
+    """The trap set_train_mode avoids: requires_grad=False alone does not stop BatchNorm statistics."""
+    model, _, _ = models.load_backbone("efficientnet_lite0", pretrained=False)
+    models.freeze(model)
+    before = model._bn0.running_mean.clone()
+    model.train()(torch.randn(2, 3, 64, 64))
+    assert not torch.equal(model._bn0.running_mean, before)
+
+
+def test_param_groups_get_their_learning_rates():
+    model, _, info = models.load_backbone("efficientnet_lite0", pretrained=False)
+    models.freeze(model)
+    models.unfreeze(model, ["stage7", "head", "classifier"], info)
+    groups = models.param_groups(model, {"stage7": 1e-4, "head": 3e-4, "classifier": 1e-3}, info)
+    opt = torch.optim.AdamW(groups)
+    assert [g["lr"] for g in opt.param_groups] == [1e-4, 3e-4, 1e-3]
+    assert sum(p.numel() for g in groups for p in g["params"]) == models.count_parameters(model)[0]
+    with pytest.raises(ValueError, match="not in any group"):
+        models.param_groups(model, {"classifier": 1e-3}, info)

@@ -1,0 +1,93 @@
+"""The training loop on tiny synthetic data: early stopping, resume, NaN guard, checkpoints, time budget."""
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from tlcourse import train
+from tlcourse.errors import CheckpointError
+
+
+def loaders(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 5, generator=g)
+    y = (x[:, 0] > 0).long()
+    return DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True), DataLoader(TensorDataset(x, y), batch_size=64)
+
+
+def test_fit_learns_and_records_history():
+    train.seed_everything(0)
+    model, (tr, va) = nn.Linear(5, 2), loaders()
+    h = train.fit(model, tr, va, optimizer=torch.optim.SGD(model.parameters(), lr=0.5), epochs=5, device="cpu")
+    assert len(h) == 5 and h.last["val_acc"] > 0.9 and h["epoch"] == [1, 2, 3, 4, 5]
+    assert all(r["seconds"] > 0 and r["lr"] == 0.5 for r in h.records)
+
+
+def test_early_stopping_restores_the_best_epoch():
+    model, (tr, va) = nn.Linear(5, 2), loaders()
+    stopper = train.EarlyStopping(patience=2, monitor="val_loss")
+    # after epoch 1 the learning rate turns negative (gradient ascent): validation gets worse, epoch 1 stays best
+    opt = torch.optim.SGD(model.parameters(), lr=0.3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0 if e == 0 else -1.0)
+    h = train.fit(model, tr, va, optimizer=opt, scheduler=sched, epochs=10, early_stopping=stopper, device="cpu")
+    assert h.stop_reason == "early stopping" and h.best_epoch == 1 and len(h) == 3
+    assert train.evaluate(model, va)["loss"] == pytest.approx(h.records[0]["val_loss"], rel=1e-5)
+
+
+def test_resume_continues_the_epoch_count(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    model, (tr, va) = nn.Linear(5, 2), loaders()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    train.fit(model, tr, va, optimizer=opt, epochs=2, checkpoint=ckpt, device="cpu")
+    model2 = nn.Linear(5, 2)
+    opt2 = torch.optim.SGD(model2.parameters(), lr=0.1)
+    h = train.fit(model2, tr, va, optimizer=opt2, epochs=4, checkpoint=ckpt, resume=True, device="cpu")
+    assert h["epoch"] == [1, 2, 3, 4]
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 4
+
+
+def test_existing_checkpoint_is_never_overwritten_silently(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    model, (tr, va) = nn.Linear(5, 2), loaders()
+    train.fit(model, tr, va, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, checkpoint=ckpt,
+              device="cpu")
+    before = ckpt.read_bytes()
+    with pytest.raises(CheckpointError, match="resume=True"):
+        train.fit(model, tr, va, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, checkpoint=ckpt,
+                  device="cpu")
+    other = nn.Sequential(nn.Linear(5, 3), nn.Linear(3, 2))
+    with pytest.raises(CheckpointError, match="different architecture.*missing"):
+        train.fit(other, tr, va, optimizer=torch.optim.SGD(other.parameters(), lr=0.1), epochs=2, checkpoint=ckpt,
+                  resume=True, device="cpu")
+    assert ckpt.read_bytes() == before
+
+
+def test_checkpoint_mismatch_names_keys(tmp_path):
+    path = train.save_checkpoint(tmp_path / "a.pt", nn.Linear(5, 2))
+    with pytest.raises(CheckpointError, match=r"shape differs: \['bias', 'weight'\]"):
+        train.load_checkpoint(path, nn.Linear(5, 3))
+    assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left no temporary file
+
+
+def test_nan_guard_stops_and_keeps_best_weights(capsys):
+    model, (tr, va) = nn.Linear(5, 2), loaders()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0 if e < 2 else float("inf"))
+    h = train.fit(model, tr, va, optimizer=opt, scheduler=sched, epochs=5, device="cpu")
+    assert "non-finite loss in epoch 3" in h.stop_reason and len(h) == 2 and h.best_epoch == 2
+    assert "Stopped" in capsys.readouterr().out
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert train.evaluate(model, va)["acc"] > 0.8
+
+
+def test_time_budget_stops_training():
+    model, (tr, va) = nn.Linear(5, 2), loaders()
+    h = train.fit(model, tr, va, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1000,
+                  time_budget=0.0001, device="cpu")
+    assert len(h) == 1 and "time budget" in h.stop_reason
+
+
+def test_predict_returns_probabilities():
+    model, (_, va) = nn.Linear(5, 2), loaders()
+    probs = train.predict(model, va)
+    assert probs.shape == (64, 2) and torch.allclose(probs.sum(1), torch.ones(64))
