@@ -103,12 +103,13 @@ def linear_probe(train_features, train_labels, val_features, val_labels, C: floa
 
 def train_linear_head(train_features, train_labels, val_features, val_labels, num_classes: int, *,
                       epochs: int = 30, lr: float = 1e-3, weight_decay: float = 1e-4, batch_size: int = 32,
-                      patience: int | None = None, device="cpu"):
+                      patience: int | None = None, device="cpu", progress: bool = False):
     """A torch Linear layer trained on cached features with the course's own `fit`; returns (head, history)."""
     head = nn.Linear(train_features.shape[1], num_classes)
     train = DataLoader(TensorDataset(train_features, train_labels), batch_size=batch_size, shuffle=True)
     val = DataLoader(TensorDataset(val_features, val_labels), batch_size=256)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     stopper = EarlyStopping(patience=patience, monitor="val_loss") if patience else None
-    history = fit(head, train, val, optimizer=optimizer, epochs=epochs, device=device, early_stopping=stopper)
+    history = fit(head, train, val, optimizer=optimizer, epochs=epochs, device=device, early_stopping=stopper,
+                  progress=progress)
     return head, history

@@ -67,11 +67,11 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
 
 # ---------------------------------------------------------------------------------------------- one epoch
 def train_one_epoch(model, loader, loss_fn, optimizer, device, scaler=None, clip_grad_norm=None,
-                    batch_scheduler=None, deadline: float | None = None, desc: str = "train"):
+                    batch_scheduler=None, deadline: float | None = None, desc: str = "train", progress: bool = True):
     """One pass over `loader`: forward, loss, backward, step. Returns (mean loss, accuracy, stopped by deadline)."""
     set_train_mode(model)
     total_loss, correct, seen = 0.0, 0, 0
-    for step, (x, y) in enumerate(tqdm(loader, desc=desc, leave=False)):
+    for step, (x, y) in enumerate(tqdm(loader, desc=desc, leave=False, disable=not progress)):
         x, y = to_device(x, device), to_device(y, device)
         with autocast(device):
             logits = model(x)
@@ -239,12 +239,13 @@ def check_architecture(saved: dict, model: nn.Module, path) -> None:
 def fit(model: nn.Module, train_loader, val_loader=None, *, optimizer, epochs: int, scheduler=None,
         batch_scheduler=None, loss_fn=None, device=None, early_stopping: EarlyStopping | None = None,
         checkpoint=None, resume: bool = False, clip_grad_norm: float | None = None,
-        time_budget: float | None = None, live_plot: bool = False) -> History:
+        time_budget: float | None = None, live_plot: bool = False, progress: bool = True) -> History:
     """Train for `epochs` epochs; returns a History.
 
     scheduler steps once an epoch, batch_scheduler once a batch (e.g. OneCycleLR). With `early_stopping`
     the best weights are restored at the end. `checkpoint` is a file written after every epoch; with
     `resume=True` training continues from it. `time_budget` (seconds) stops training when it runs out.
+    `progress=False` hides the progress bars (for many small runs).
     A NaN or infinite loss stops training with a message and restores the best weights so far.
     """
     device = torch.device(device) if device else pick_device()
@@ -258,13 +259,13 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, optimizer, epochs: i
         history, start = _start_from_checkpoint(Path(checkpoint), resume, model, optimizer, scheduler)
     plot = LiveCurves() if live_plot else None
     deadline = time.perf_counter() + time_budget if time_budget else None
-    for epoch in tqdm(range(start, epochs + 1), desc="epochs", initial=start - 1, total=epochs):
+    for epoch in tqdm(range(start, epochs + 1), desc="epochs", initial=start - 1, total=epochs, disable=not progress):
         t0 = time.perf_counter()
         lr = optimizer.param_groups[-1]["lr"]
         try:
             train_loss, train_acc, out_of_time = train_one_epoch(
                 model, train_loader, loss_fn, optimizer, device, scaler, clip_grad_norm, batch_scheduler, deadline,
-                desc=f"epoch {epoch}")
+                desc=f"epoch {epoch}", progress=progress)
         except NonFiniteLossError as err:
             history.stop_reason = f"non-finite loss in epoch {epoch}: {err}"
             print(f"Stopped: {history.stop_reason} Best weights (epoch {tracker.best_epoch}) restored.")

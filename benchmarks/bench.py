@@ -1,0 +1,159 @@
+"""`make bench`: each figure a ratio of two things measured side by side in this run. Writes results/<device>.json."""
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from tlcourse import data, features, models, train
+
+OUT = Path(__file__).parent / "results"
+
+
+def small_cnn() -> nn.Module:
+    """A small conv net: enough arithmetic per batch that loop overhead is measurable but not dominant."""
+    return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(64, 10))
+
+
+def manual_loop(model, loader, optimizer, epochs) -> None:
+    """The minimal hand-written PyTorch loop fit() is compared with."""
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    for _ in range(epochs):
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss_fn(model(x), y).backward()
+            optimizer.step()
+
+
+def bench_fit_overhead(repeats: int = 3, epochs: int = 2) -> dict:
+    """Images/s of fit() vs the manual loop, same model, data and batch size, alternating runs, median of each."""
+    g = torch.Generator().manual_seed(0)
+    ds = TensorDataset(torch.randn(2048, 3, 32, 32, generator=g), torch.randint(0, 10, (2048,), generator=g))
+    loader = DataLoader(ds, batch_size=64, shuffle=True)
+    n = len(ds) * epochs
+    fit_rates, manual_rates = [], []
+    for _ in range(repeats):
+        torch.manual_seed(0); m = small_cnn()
+        t0 = time.perf_counter()
+        manual_loop(m, loader, torch.optim.SGD(m.parameters(), lr=0.01), epochs)
+        manual_rates.append(n / (time.perf_counter() - t0))
+        torch.manual_seed(0); m = small_cnn()
+        t0 = time.perf_counter()
+        train.fit(m, loader, None, optimizer=torch.optim.SGD(m.parameters(), lr=0.01), epochs=epochs, device="cpu",
+                  progress=False)
+        fit_rates.append(n / (time.perf_counter() - t0))
+    fit_rate, manual_rate = statistics.median(fit_rates), statistics.median(manual_rates)
+    return {"fit_images_per_s": fit_rate, "manual_images_per_s": manual_rate, "ratio": fit_rate / manual_rate,
+            "goal": ">= 0.95"}
+
+
+def bench_cached_vs_classic(epochs: int = 10) -> dict:
+    """Ants/bees head training for `epochs`: frozen backbone run every epoch vs cached features."""
+    device = train.pick_device()
+    backbone, transform, info = models.load_backbone("efficientnet_lite0")
+    train_set = data.load_dataset("hymenoptera", "train", transform=transform)
+    val_set = data.load_dataset("hymenoptera", "val", transform=transform)
+
+    def head(seed=0):
+        torch.manual_seed(seed)
+        return nn.Linear(info.feature_dim, 2)
+
+    def sgd(params):
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9)
+
+    classic = models.load_backbone("efficientnet_lite0")[0]
+    for p in classic.parameters():
+        p.requires_grad = False
+    classic._fc = head()
+    train.seed_everything(0)
+    t0 = time.perf_counter()
+    h_classic = train.fit(classic, DataLoader(train_set, batch_size=32, shuffle=True), DataLoader(val_set, batch_size=64),
+                          optimizer=sgd(classic._fc.parameters()), epochs=epochs, device=device, progress=False)
+    classic_s = time.perf_counter() - t0
+
+    cache = features.cache_dir("features")
+    for stale in cache.glob("*.pt"):  # a cold cache: extraction is paid inside the measured time
+        stale.unlink()
+    t0 = time.perf_counter()
+    ftr, ytr = features.extract_features(backbone, train_set, info=info, device=device, progress=False)
+    fva, yva = features.extract_features(backbone, val_set, info=info, device=device, progress=False)
+    extract_s = time.perf_counter() - t0
+    cached = head()
+    train.seed_everything(0)
+    t0 = time.perf_counter()
+    h_cached = train.fit(cached, DataLoader(TensorDataset(ftr, ytr), batch_size=32, shuffle=True),
+                         DataLoader(TensorDataset(fva, yva), batch_size=64), optimizer=sgd(cached.parameters()),
+                         epochs=epochs, device=device, progress=False)
+    head_s = time.perf_counter() - t0
+    return {"epochs": epochs, "classic_s": classic_s, "extract_once_s": extract_s, "cached_training_s": head_s,
+            "ratio_cold_cache": classic_s / (extract_s + head_s), "ratio_warm_cache": classic_s / head_s,
+            "classic_val_acc": h_classic.last["val_acc"], "cached_val_acc": h_cached.last["val_acc"],
+            "acc_difference_points": 100 * abs(h_classic.last["val_acc"] - h_cached.last["val_acc"]),
+            "goal": "ratio >= 20, accuracies within 2 points"}
+
+
+def bench_gpu_amp(steps: int = 20, batch: int = 64) -> dict:
+    """Fine-tuning images/s with AMP + channels_last vs fp32 on CUDA, for EfficientNet-Lite0 and ResNet-18."""
+    if not torch.cuda.is_available():
+        return {"skipped": "no CUDA device"}
+    out = {"gpu": torch.cuda.get_device_name(0)}
+    for name in ("efficientnet_lite0", "resnet18"):
+        rates = {}
+        for mode in ("fp32", "amp_channels_last"):
+            model = models.load_backbone(name, pretrained=False)[0].cuda().train()
+            x = torch.randn(batch, 3, 224, 224, device="cuda")
+            y = torch.randint(0, 1000, (batch,), device="cuda")
+            if mode != "fp32":
+                model, x = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
+            opt = torch.optim.SGD(model.parameters(), lr=0.01)
+            ctx = train.autocast(torch.device("cuda")) if mode != "fp32" else torch.autocast("cuda", enabled=False)
+            for i in range(steps + 5):
+                if i == 5:
+                    torch.cuda.synchronize(); t0 = time.perf_counter()
+                with ctx:
+                    loss = nn.functional.cross_entropy(model(x), y)
+                opt.zero_grad(); loss.backward(); opt.step()
+            torch.cuda.synchronize()
+            rates[mode] = steps * batch / (time.perf_counter() - t0)
+        out[name] = {**rates, "speedup": rates["amp_channels_last"] / rates["fp32"]}
+    return out
+
+
+def main() -> int:
+    torch.manual_seed(0)
+    device = train.pick_device()
+    results = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}",
+               "torch": torch.__version__, "fit_vs_manual_loop": bench_fit_overhead(),
+               "cached_vs_classic": bench_cached_vs_classic(), "gpu_amp": bench_gpu_amp()}
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"{device.type}.json"
+    path.write_text(json.dumps(results, indent=2))
+    f, c = results["fit_vs_manual_loop"], results["cached_vs_classic"]
+    print(f"\n{'benchmark':44} {'result':>14}  goal")
+    print(f"{'fit() / manual loop throughput':44} {f['ratio']:13.3f}x  >= 0.95  ({f['fit_images_per_s']:.0f} vs {f['manual_images_per_s']:.0f} img/s)")
+    print(f"{'classic / cached, 10 epochs, cold cache':44} {c['ratio_cold_cache']:13.1f}x  >= 20   ({c['classic_s']:.0f}s vs {c['extract_once_s']:.0f}s + {c['cached_training_s']:.1f}s)")
+    print(f"{'classic / cached, 10 epochs, warm cache':44} {c['ratio_warm_cache']:13.0f}x  >= 20")
+    print(f"{'val accuracy classic vs cached':44} {c['classic_val_acc']:6.1%} {c['cached_val_acc']:6.1%}  within 2 points")
+    gpu = results["gpu_amp"]
+    for name in ("efficientnet_lite0", "resnet18"):
+        if name in gpu:
+            g = gpu[name]
+            print(f"{'AMP+channels_last / fp32, ' + name:44} {g['speedup']:13.2f}x  ({gpu['gpu']})")
+    if "skipped" in gpu:
+        print(f"{'GPU AMP benchmark':44} {'skipped':>14}  ({gpu['skipped']})")
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Exercise checks: each runs the learner's function on small cases and says what is wrong, with a hint.
+
+A check prints a green line when the answer is right, raises ExerciseError (one readable message, no
+traceback wall) when it is wrong, and lets NotImplementedError through when the exercise is not attempted.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .errors import TLCourseError
+
+
+class ExerciseError(TLCourseError, AssertionError):
+    """The learner's answer is not right yet; the message says why and gives a hint."""
+
+
+def _fail(problem: str, hint: str) -> None:
+    raise ExerciseError(f"{problem}\nHint: {hint}")
+
+
+def _ok(message: str) -> None:
+    print(f"\u2705 {message}")
+
+
+# ---------------------------------------------------------------------------------------------- lesson 01
+def check_top5_names(fn) -> None:
+    """fn(logits [C], categories) -> the 5 most probable class names, most probable first."""
+    categories = [f"class{i}" for i in range(10)]
+    logits = torch.tensor([0.1, 3.0, -1.0, 2.0, 0.5, 5.0, 0.0, 1.0, -2.0, 4.0])
+    got = fn(logits, categories)
+    want = ["class5", "class9", "class1", "class3", "class7"]
+    if not isinstance(got, (list, tuple)):
+        _fail(f"Expected a list of names, got {type(got).__name__}.", "Turn indices into names: [categories[i] for i in ...].")
+    if len(got) != 5:
+        _fail(f"Expected 5 names, got {len(got)}.", "logits.topk(5) returns the 5 largest values and their indices.")
+    if set(got) == set(want) and list(got) != want:
+        _fail("Right classes, wrong order.", "Most probable first: topk sorts descending; sorted() would not.")
+    if list(got) != want:
+        _fail(f"Got {list(got)}, expected {want}.", "Use the *indices* from logits.topk(5), not the values.")
+    _ok("top5_names picks the 5 most probable classes in order.")
+
+
+def check_freeze_features(fn, make_model) -> None:
+    """fn(model) freezes everything except `model.head`; make_model() builds a fresh model to test on."""
+    model = make_model()
+    fn(model)
+    head = {id(p) for p in model.head.parameters()}
+    wrong_frozen = [n for n, p in model.named_parameters() if id(p) in head and not p.requires_grad]
+    wrong_open = [n for n, p in model.named_parameters() if id(p) not in head and p.requires_grad]
+    if wrong_frozen:
+        _fail(f"The head is frozen too: {wrong_frozen}.", "Freeze model.features only (or unfreeze model.head after).")
+    if wrong_open:
+        _fail(f"Still trainable outside the head: {wrong_open}.", "Set p.requires_grad = False for p in model.features.parameters().")
+    _ok("Only the head will learn; the pretrained features stay as they are.")
+
+
+def check_nearest(fn) -> None:
+    """fn(query [D], bank [N, D], k) -> indices of the k most cosine-similar rows of bank, most similar first."""
+    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0], [10.0, 1.0], [-1.0, 0.0], [0.7, 0.7]])
+    query = torch.tensor([2.0, 0.1])
+    got = torch.as_tensor(fn(query, bank, 3)).tolist()
+    want = [0, 2, 4]
+    if got == [2, 0, 4] or got[:1] == [2] and got != want:
+        _fail(f"Got {got}: row 2 is nearest only by dot product, which favours long vectors.",
+              "Normalise query and bank rows to length 1 first (torch.nn.functional.normalize).")
+    if got != want:
+        _fail(f"Got {got}, expected {want}.", "Cosine similarity = normalised dot product; take topk(k) of it.")
+    _ok("nearest finds neighbours by direction (cosine similarity), not by length.")
+
+
+# ---------------------------------------------------------------------------------------------- lesson 02
+def check_global_pool(fn) -> None:
+    """fn(feature_maps [N, C, H, W]) -> [N, C], the mean over the spatial positions."""
+    x = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).view(2, 3, 2, 2)
+    got = fn(x)
+    if tuple(got.shape) != (2, 3):
+        _fail(f"Shape {tuple(got.shape)}, expected (2, 3).", "Average over the last two dimensions: dim=(2, 3).")
+    if not torch.allclose(got, x.mean(dim=(2, 3))):
+        _fail("Right shape, wrong values.", "Use the mean, not the sum or max.")
+    _ok("global average pooling turns any feature map into one vector per image.")
+
+
+def check_transform(fn, info) -> None:
+    """fn(info) -> a transform matching the backbone: info.input_size crop, info.mean/info.std normalisation."""
+    from PIL import Image
+    image = Image.new("RGB", (320, 240), (255, 128, 0))
+    x = fn(info)(image)
+    if not torch.is_tensor(x) or tuple(x.shape) != (3, info.input_size, info.input_size):
+        _fail(f"Expected a tensor of shape (3, {info.input_size}, {info.input_size}).",
+              "Resize, then CenterCrop(info.input_size), then ToTensor().")
+    want = (torch.tensor([1.0, 128 / 255, 0.0]) - torch.tensor(info.mean)) / torch.tensor(info.std)
+    if not torch.allclose(x[:, 0, 0], want, atol=0.02):
+        _fail(f"Pixel values {x[:, 0, 0].tolist()} should be {want.tolist()}.",
+              "Normalize with the backbone's own mean and std: T.Normalize(info.mean, info.std).")
+    _ok("your transform matches the preprocessing the backbone was trained with.")
+
+
+# ---------------------------------------------------------------------------------------------- lesson 03
+def check_param_groups(fn, make_model) -> None:
+    """fn(model, info, head_lr) -> param groups: head at head_lr, trainable backbone params at head_lr / 10."""
+    model, info = make_model()
+    groups = fn(model, info, 1e-3)
+    optimizer = torch.optim.SGD(groups, lr=1.0)
+    lrs = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    head = {id(p) for p in model.get_submodule(info.classifier).parameters()}
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    if trainable - set(lrs):
+        _fail("Some trainable parameters are in no group, so they would never be updated.",
+              "Collect every parameter with requires_grad=True.")
+    if set(lrs) - trainable:
+        _fail("Frozen parameters are in a group.", "Skip parameters with requires_grad=False.")
+    if any(abs(lrs[i] - 1e-3) > 1e-12 for i in head):
+        _fail("The head's learning rate should be head_lr.", "Give the classifier its own group with lr=head_lr.")
+    if any(abs(lr - 1e-4) > 1e-12 for i, lr in lrs.items() if i not in head):
+        _fail("Backbone parameters should learn 10x slower than the head.", "Use lr=head_lr / 10 for the backbone group.")
+    _ok("discriminative learning rates: the pretrained layers move gently, the new head quickly.")
+
+
+def check_new_head(fn, make_model) -> None:
+    """fn(model, num_classes) replaces `model._fc` (1280 -> 1000) with a fresh Linear(1280, num_classes)."""
+    model, _ = make_model()
+    old = model._fc
+    fn(model, 3)
+    if model._fc is old:
+        _fail("model._fc is still the ImageNet classifier.", "Assign a new layer: model._fc = nn.Linear(...).")
+    if not isinstance(model._fc, nn.Linear) or (model._fc.in_features, model._fc.out_features) != (1280, 3):
+        _fail(f"model._fc is {model._fc}, expected Linear(1280 -> 3).", "in_features must match the backbone: 1280.")
+    with torch.no_grad():
+        out = model.eval()(torch.randn(1, 3, 64, 64))
+    if tuple(out.shape) != (1, 3):
+        _fail(f"The model now outputs {tuple(out.shape)}.", "The new head decides the number of outputs.")
+    _ok("new head in place: 3 outputs, fresh weights, the backbone untouched.")
