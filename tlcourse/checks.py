@@ -57,7 +57,7 @@ def check_freeze_features(fn, make_model) -> None:
 
 def check_nearest(fn) -> None:
     """fn(query [D], bank [N, D], k) -> indices of the k most cosine-similar rows of bank, most similar first."""
-    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0], [10.0, 1.0], [-1.0, 0.0], [0.7, 0.7]])
+    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0], [10.0, 3.0], [-1.0, 0.0], [0.7, 0.7]])
     query = torch.tensor([2.0, 0.1])
     got = torch.as_tensor(fn(query, bank, 3)).tolist()
     want = [0, 2, 4]
