@@ -1,7 +1,6 @@
 """The course's datasets: where each lives, where it comes from, what a complete copy looks like, how to load it."""
 from __future__ import annotations
 
-import csv
 import shutil
 import tempfile
 import warnings
@@ -161,14 +160,10 @@ def _check_archive(archive: Path, spec: DatasetSpec) -> None:
     if not spec.archive_checksum:
         return
     algo, expected = spec.archive_checksum.split(":")
-    import hashlib
-    digest = hashlib.new(algo)
-    with open(archive, "rb") as f:
-        while block := f.read(dl.CHUNK):
-            digest.update(block)
-    if digest.hexdigest() != expected:
+    actual = dl.file_digest(archive, algo)
+    if actual != expected:
         archive.unlink()
-        raise ChecksumError(f"{archive.name} has {algo} {digest.hexdigest()}, expected {expected}; deleted, not used.")
+        raise ChecksumError(f"{archive.name} has {algo} {actual}, expected {expected}; deleted, not used.")
 
 
 def _torchvision_download(spec: DatasetSpec) -> Path:

@@ -16,13 +16,18 @@ from .errors import ChecksumError, UnsafeArchiveError
 CHUNK = 1 << 20
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    """The SHA-256 hex digest of a file, read in chunks so large files need little memory."""
-    digest = hashlib.sha256()
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """The hex digest of a file (sha256, md5, ...), read in chunks so large files need little memory."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while block := f.read(CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 hex digest of a file."""
+    return file_digest(path, "sha256")
 
 
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progress: bool = True) -> Path:
