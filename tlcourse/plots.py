@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import torch
 
@@ -42,6 +43,7 @@ def plot_history(history, axes=None, label: str = ""):
         if any(v is not None for v in history[f"val_{metric}"]):
             ax.plot(epochs, history[f"val_{metric}"], "s-", label=f"{label} validation".strip())
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel("cross-entropy loss" if metric == "loss" else "accuracy")
         ax.set_title("Loss" if metric == "loss" else "Accuracy")
         ax.legend()
