@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Jupyter refuses to run as root unless told; containers and cloud VMs often are root.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: lab setup test unit notebooks student bench executed clean-cache
@@ -16,7 +18,7 @@ setup: $(BIN)/tlcourse  ## create the virtual environment and install the course
 	$(BIN)/tlcourse doctor || true
 
 lab: setup  ## set everything up and open the course in JupyterLab
-	$(BIN)/jupyter lab notebooks/00_welcome.ipynb
+	$(BIN)/jupyter lab $(LAB_ARGS) notebooks/00_welcome.ipynb
 
 test: $(BIN)/tlcourse  ## unit tests, then every notebook top to bottom (nbval)
 	$(BIN)/python -m pytest -q --durations=15 --nbval-lax tests notebooks
