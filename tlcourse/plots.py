@@ -123,3 +123,17 @@ def plot_curves(x: Sequence, curves: dict[str, tuple[Sequence, Sequence]], ax=No
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+def plot_similarity(matrix: np.ndarray, labels: Sequence[str], ax=None, title: str = "Cosine similarity"):
+    """A square similarity heat map with the value written in each cell and the items named on both axes."""
+    ax = ax or plt.subplots(figsize=(7, 5.5))[1]
+    image = ax.imshow(matrix, cmap="viridis", vmin=min(0.0, float(np.min(matrix))), vmax=1.0)
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8, color="black" if v > 0.6 else "white")
+    ax.set_xticks(range(len(labels)), [str(i + 1) for i in range(len(labels))])
+    ax.set_yticks(range(len(labels)), [f"{i + 1}. {s}" for i, s in enumerate(labels)], fontsize=8)
+    ax.set_xlabel("sentence number")
+    ax.set_title(title)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="cosine similarity")
+    return ax

@@ -5,6 +5,7 @@ import copy
 import os
 import random
 import time
+from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,8 +51,13 @@ def autocast(device: torch.device):
     return torch.autocast("cuda", dtype=dtype)
 
 
-def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Copy a batch to the device without blocking; image batches go channels-last on CUDA."""
+def to_device(x, device: torch.device):
+    """Copy a batch (a tensor, or a dict of tensors such as tokenised text) to the device without blocking.
+
+    Image batches go channels-last on CUDA.
+    """
+    if isinstance(x, Mapping):
+        return {key: to_device(value, device) for key, value in x.items()}
     if device.type == "cuda" and x.ndim == 4:
         return x.to(device, non_blocking=True, memory_format=torch.channels_last)
     return x.to(device, non_blocking=True)
@@ -119,10 +125,11 @@ def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
 
 @torch.no_grad()
 def predict(model, loader_or_batch, device=None) -> torch.Tensor:
-    """Class probabilities (softmax) for a loader of (x, y) batches or a single input tensor, on the CPU."""
+    """Class probabilities (softmax) for a loader of (x, y) batches or a single input batch, on the CPU."""
     device = device or next(model.parameters()).device
     model.eval()
-    batches = [(loader_or_batch, None)] if torch.is_tensor(loader_or_batch) else loader_or_batch
+    single = torch.is_tensor(loader_or_batch) or isinstance(loader_or_batch, Mapping)
+    batches = [(loader_or_batch, None)] if single else loader_or_batch
     probs = []
     for x, *_ in batches:
         with autocast(device):
