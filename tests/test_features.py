@@ -26,10 +26,22 @@ def test_cache_hit_and_invalidation(tmp_path, tmp_data):
     assert len(list((tmp_data / "cache" / "features").glob("*.pt"))) == 1
     keys = {features.cache_key(model, ds, "_avg_pooling"),
             features.cache_key(model, ds.with_transform(T.Compose([T.Resize((32, 32)), T.ToTensor()])), "_avg_pooling"),
-            features.cache_key(model, ds, "stage3")}
+            features.cache_key(model, ds, "stage3"), features.cache_key(model, ds, "stage3", pool=False)}
     model._fc.bias.data += 1
     keys.add(features.cache_key(model, ds, "_avg_pooling"))
-    assert len(keys) == 4
+    assert len(keys) == 5
+
+
+def test_unpooled_feature_maps_feed_the_layers_above(tmp_path, tmp_data):
+    for cls in ("a", "b"):
+        make_image(tmp_path / "imgs" / cls / "0.jpg", size=(48, 48))
+    model, _, info = models.load_backbone("efficientnet_lite0", pretrained=False)
+    ds = image_folder(tmp_path / "imgs", T.Compose([T.Resize((64, 64)), T.ToTensor()]))
+    maps, _ = features.extract_features(model, ds, "stage6", info, device="cpu", progress=False, pool=False)
+    pooled, _ = features.extract_features(model, ds, "stage6", info, device="cpu", progress=False)
+    assert maps.shape == (2, 192, 2, 2) and pooled.shape == (2, 192)
+    assert torch.allclose(maps.mean(dim=(2, 3)), pooled, atol=1e-6)
+    assert len(list((tmp_data / "cache" / "features").glob("*.pt"))) == 2
 
 
 def test_linear_probe_and_torch_head_on_separable_features():

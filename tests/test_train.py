@@ -91,3 +91,11 @@ def test_predict_returns_probabilities():
     model, (_, va) = nn.Linear(5, 2), loaders()
     probs = train.predict(model, va)
     assert probs.shape == (64, 2) and torch.allclose(probs.sum(1), torch.ones(64))
+
+
+def test_warmup_then_decay_rises_then_falls_to_zero():
+    from tlcourse.train import warmup_then_decay
+    f = warmup_then_decay(10, 100)
+    assert [f(s) for s in (0, 5, 10, 55, 100, 120)] == [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
+    from tlcourse.checks import check_warmup_schedule
+    check_warmup_schedule(lambda step, w, t: warmup_then_decay(w, t)(step))

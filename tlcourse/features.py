@@ -30,43 +30,48 @@ def weights_fingerprint(model: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def cache_key(model: nn.Module, dataset, layer: str) -> str:
-    """Backbone weights + layer + transform + dataset contents, hashed into one file name."""
+def cache_key(model: nn.Module, dataset, layer: str, pool: bool = True) -> str:
+    """Backbone weights + layer + pooling + transform + dataset contents, hashed into one file name."""
     if not hasattr(dataset, "fingerprint"):
         raise TypeError(f"{type(dataset).__name__} has no fingerprint(); pass cache=False to extract without a cache.")
     parts = [type(model).__name__, weights_fingerprint(model), layer, repr(getattr(dataset, "transform", None)),
-             dataset.fingerprint()]
+             dataset.fingerprint()] + ([] if pool else ["feature maps, not pooled"])
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
 @torch.no_grad()
-def _compute(model, dataset, layer, info, batch_size, device, progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Push the dataset through the model once; return globally pooled features of `layer` and the labels."""
+def _compute(model, dataset, layer, info, batch_size, device, progress: bool,
+             pool: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Push the dataset through the model once; return the features of `layer` (pooled if asked) and the labels."""
     prepare_model(model, device).eval()
     feats, labels = [], []
     loader = DataLoader(dataset, batch_size=batch_size, pin_memory=device.type == "cuda")
     for x, y in tqdm(loader, desc=f"features @ {layer}", leave=False, disable=not progress):
         with autocast(device):
             out = layer_output(model, to_device(x, device), layer, info)
-        if out.ndim == 4:
+        if out.ndim == 4 and pool:
             out = out.mean(dim=(2, 3))  # global average pooling: one vector per image whatever the layer
-        feats.append(out.float().flatten(1).cpu())
+        feats.append(out.float().cpu() if not pool else out.float().flatten(1).cpu())
         labels.append(torch.as_tensor(y))
     return torch.cat(feats), torch.cat(labels)
 
 
 def extract_features(model: nn.Module, dataset, layer: str | None = None, info: BackboneInfo | None = None, *,
-                     batch_size: int = 32, device=None, cache: bool = True, progress: bool = True):
-    """(features [N, D], labels [N]) of `dataset` at `layer` (default: the pooled features), cached on disk."""
+                     batch_size: int = 32, device=None, cache: bool = True, progress: bool = True, pool: bool = True):
+    """(features [N, D], labels [N]) of `dataset` at `layer` (default: the pooled features), cached on disk.
+
+    `pool=False` keeps whole feature maps [N, C, H, W]: the input for training the layers above `layer`
+    without re-running the frozen layers below it.
+    """
     layer = layer or (info.feature_layer if info else None)
     if layer is None:
         raise ValueError("Name the layer to extract (or pass info= from load_backbone for the default).")
     device = torch.device(device) if device else pick_device()
-    path = cache_dir("features") / f"{cache_key(model, dataset, layer)}.pt" if cache else None
+    path = cache_dir("features") / f"{cache_key(model, dataset, layer, pool)}.pt" if cache else None
     if path is not None and path.is_file():
         saved = torch.load(path, weights_only=True)
         return saved["features"], saved["labels"]
-    feats, labels = _compute(model, dataset, layer, info, batch_size, device, progress)
+    feats, labels = _compute(model, dataset, layer, info, batch_size, device, progress, pool)
     if path is not None:
         tmp = path.with_suffix(".tmp")
         torch.save({"features": feats, "labels": labels, "layer": layer}, tmp)

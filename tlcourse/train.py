@@ -137,6 +137,16 @@ def predict(model, loader_or_batch, device=None) -> torch.Tensor:
     return torch.cat(probs)
 
 
+# ---------------------------------------------------------------------------------------------- schedules
+def warmup_then_decay(warmup_steps: int, total_steps: int):
+    """LR multiplier for LambdaLR: 0 -> 1 linearly over warm-up, then linearly to 0 (BERT's fine-tuning schedule)."""
+    def multiplier(step: int) -> float:
+        if step < warmup_steps:
+            return step / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+    return multiplier
+
+
 # ---------------------------------------------------------------------------------------------- history, stopping
 @dataclass
 class History:
