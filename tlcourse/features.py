@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .models import BackboneInfo, layer_output
 from .paths import cache_dir
-from .train import EarlyStopping, autocast, fit, pick_device, prepare_model, to_device
+from .train import EarlyStopping, atomic_save, autocast, fit, pick_device, prepare_model, to_device
 
 
 def weights_fingerprint(model: nn.Module) -> str:
@@ -49,9 +49,9 @@ def _compute(model, dataset, layer, info, batch_size, device, progress: bool,
     for x, y in tqdm(loader, desc=f"features @ {layer}", leave=False, disable=not progress):
         with autocast(device):
             out = layer_output(model, to_device(x, device), layer, info)
-        if out.ndim == 4 and pool:
-            out = out.mean(dim=(2, 3))  # global average pooling: one vector per image whatever the layer
-        feats.append(out.float().cpu() if not pool else out.float().flatten(1).cpu())
+        if pool:  # global average pooling: one vector per image whatever the layer
+            out = (out.mean(dim=(2, 3)) if out.ndim == 4 else out).flatten(1)
+        feats.append(out.float().cpu())
         labels.append(torch.as_tensor(y))
     return torch.cat(feats), torch.cat(labels)
 
@@ -73,9 +73,7 @@ def extract_features(model: nn.Module, dataset, layer: str | None = None, info: 
         return saved["features"], saved["labels"]
     feats, labels = _compute(model, dataset, layer, info, batch_size, device, progress, pool)
     if path is not None:
-        tmp = path.with_suffix(".tmp")
-        torch.save({"features": feats, "labels": labels, "layer": layer}, tmp)
-        tmp.replace(path)
+        atomic_save({"features": feats, "labels": labels, "layer": layer}, path)
     return feats, labels
 
 

