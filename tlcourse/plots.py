@@ -43,7 +43,10 @@ def plot_history(history, axes=None, label: str = ""):
         if any(v is not None for v in history[f"val_{metric}"]):
             ax.plot(epochs, history[f"val_{metric}"], "s-", label=f"{label} validation".strip())
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        if len(epochs) == 1:
+            ax.set_xticks(epochs)  # a single epoch: one tick, not a fractional range around it
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel("cross-entropy loss" if metric == "loss" else "accuracy")
         ax.set_title("Loss" if metric == "loss" else "Accuracy")
         ax.legend()
