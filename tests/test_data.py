@@ -1,6 +1,7 @@
 """The registry against the real data mirror, and checksum refusal of a corrupted copy."""
 import shutil
 
+import numpy as np
 import pytest
 
 from tlcourse import data
@@ -53,3 +54,14 @@ def test_unknown_dataset_and_split():
         data.get_spec("imagenet")
     with pytest.raises(ValueError, match="splits"):
         data.load_dataset("hymenoptera", "test")
+
+
+def test_sample_per_class_draws_k_of_each_class_reproducibly():
+    labels = [0, 1] * 10 + [1]
+    idx = data.sample_per_class(labels, 3, seed=4)
+    assert sorted(np.bincount(np.asarray(labels)[idx]).tolist()) == [3, 3] and len(set(idx.tolist())) == 6
+    assert np.array_equal(idx, data.sample_per_class(labels, 3, seed=4))
+    assert not np.array_equal(idx, data.sample_per_class(labels, 3, seed=5))
+    assert np.array_equal(data.sample_per_class(labels, None), np.arange(len(labels)))
+    with pytest.raises(ValueError, match="class 0 has only 10"):
+        data.sample_per_class(labels, 11)

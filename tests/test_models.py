@@ -108,3 +108,25 @@ def test_param_groups_get_their_learning_rates():
     assert sum(p.numel() for g in groups for p in g["params"]) == models.count_parameters(model)[0]
     with pytest.raises(ValueError, match="not in any group"):
         models.param_groups(model, {"classifier": 1e-3}, info)
+
+
+def test_layers_above_a_stage_continue_the_forward_pass_on_its_maps(lite0):
+    from tlcourse import efficientnet_lite
+    model, _, info = lite0
+    x = torch.randn(2, 3, 224, 224)
+    maps = models.layer_output(model, x, "stage6", info)
+    top = efficientnet_lite.layers_above(model, "stage6").eval()
+    with torch.no_grad():
+        assert torch.allclose(top(maps), model.forward_features(x), atol=1e-4)
+    shared = {id(p) for p in model.parameters()} & {id(p) for p in top.parameters()}
+    assert not shared, "layers_above must copy, so fine-tuning the top leaves the backbone as it was"
+    with pytest.raises(ValueError, match="Cut after a block stage"):
+        efficientnet_lite.layers_above(model, "head")
+
+
+def test_freeze_batchnorm_freezes_only_batchnorm():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)))
+    assert models.freeze_batchnorm(net) == 16
+    assert [n for n, p in net.named_parameters() if p.requires_grad] == ["0.weight", "0.bias", "2.0.weight", "2.0.bias"]
+    models.set_train_mode(net)
+    assert not net[1].training and not net[2][1].training and net[0].training

@@ -134,6 +134,61 @@ def check_new_head(fn, make_model) -> None:
     _ok("new head in place: 3 outputs, fresh weights, the backbone untouched.")
 
 
+# ---------------------------------------------------------------------------------------------- lesson 04
+def check_sample_per_class(fn) -> None:
+    """fn(labels, k, seed) -> indices of k examples of every class (all indices for k=None), seeded."""
+    labels = np.array([0, 1, 2] * 6 + [2, 2])
+    got = np.asarray(fn(labels, 3, 0))
+    counts = {c: int((labels[got] == c).sum()) for c in range(3)} if got.size else {}
+    if got.size != 9 or set(counts.values()) != {3}:
+        _fail(f"Expected 3 indices of each class (9 in all), got counts {counts} from {got.size} indices.",
+              "Loop over np.unique(labels); pick k from np.flatnonzero(labels == c) for each class.")
+    if len(set(got.tolist())) != len(got):
+        _fail("Some index was drawn twice.", "rng.choice(pool, k, replace=False) draws without replacement.")
+    if not np.array_equal(np.sort(got), np.sort(np.asarray(fn(labels, 3, 0)))):
+        _fail("Two calls with the same seed gave different indices.", "Use rng = np.random.default_rng(seed).")
+    draws = {tuple(np.sort(np.asarray(fn(labels, 3, seed)))) for seed in range(5)}
+    if len(draws) == 1:
+        _fail("Every seed gives the same indices: the draw is not random.", "Draw with rng.choice, not the first k.")
+    everything = np.asarray(fn(labels, None, 0))
+    if sorted(everything.tolist()) != list(range(len(labels))):
+        _fail("k=None should return every index once.", "if k is None: return np.arange(len(labels)).")
+    _ok("sample_per_class draws k of every class, reproducibly per seed.")
+
+
+def check_freeze_batchnorm(fn) -> None:
+    """fn(module) sets requires_grad=False on every BatchNorm parameter and changes nothing else."""
+    module = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
+                           nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)), nn.Linear(4, 2))
+    module[0].weight.requires_grad = False  # frozen before: must stay frozen
+    fn(module)
+    bn_open = [n for n, m in module.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+               for p in m.parameters() if p.requires_grad]
+    if bn_open:
+        _fail(f"BatchNorm layers still trainable: {sorted(set(bn_open))}.",
+              "Walk every sub-module with module.modules(), not only the top-level children.")
+    others = dict(module.named_parameters())
+    if not others["0.bias"].requires_grad or not others["3.0.weight"].requires_grad:
+        _fail("A convolution was frozen too.", "Only touch modules that are BatchNorm layers (isinstance check).")
+    if others["0.weight"].requires_grad:
+        _fail("A parameter that was frozen before is trainable now.", "Only set requires_grad = False; never True.")
+    _ok("BatchNorm is frozen, everything else is as it was: train mode will keep BN in eval mode.")
+
+
+def check_images_needed(fn) -> None:
+    """fn(ks, accuracies, target) -> the smallest k whose accuracy reaches target, or None."""
+    ks, accs = [2, 5, 10, 20], [0.6, 0.8, 0.79, 0.95]
+    cases = [(0.8, 5), (0.5, 2), (0.9, 20), (0.95, 20), (0.99, None)]
+    for target, want in cases:
+        got = fn(ks, accs, target)
+        if got != want:
+            hint = ("'At least' includes equality: use >=." if target in accs else
+                    "Return None when no accuracy reaches the target." if want is None else
+                    "Go through ks in order and return the first k that reaches the target.")
+            _fail(f"images_needed({ks}, {accs}, {target}) returned {got!r}, expected {want!r}.", hint)
+    _ok("images_needed reads a learning curve as a labelling cost.")
+
+
 # ---------------------------------------------------------------------------------------------- lesson 05
 def check_copy_first_layers(fn, make_net) -> None:
     """fn(target, source, n, freeze) copies layers 0..n-1 of source into target (frozen if asked), nothing more."""
@@ -174,6 +229,66 @@ def check_split_effects(fn) -> None:
               "co-adaptation = base - bnb; specificity = bnb - anb.")
     _fail(f"Got co-adaptation {co.tolist()} and specificity {spec.tolist()}.",
           "Co-adaptation compares baseB with BnB (same task); specificity compares BnB with AnB (other task).")
+
+
+# ---------------------------------------------------------------------------------------------- lesson 06
+def check_exponential_lr(fn) -> None:
+    """fn(step, steps, start_lr, end_lr): start_lr at step 0, end_lr at steps-1, geometric in between."""
+    got = [float(fn(step, 5, 1e-4, 1.0)) for step in range(5)]
+    want = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    if not np.isclose(got[0], want[0], rtol=1e-6):
+        _fail(f"At step 0 got {got[0]:g}, expected start_lr = 1e-4.", "step / (steps - 1) is 0 at the first step.")
+    if not np.isclose(got[-1], want[-1], rtol=1e-6):
+        _fail(f"At the last step got {got[-1]:g}, expected end_lr = 1.", "Divide by steps - 1, not steps: the last step is steps - 1.")
+    if not np.allclose(got, want, rtol=1e-6):
+        hint = ("That is linear spacing; each step should *multiply* the LR by the same factor."
+                if np.isclose(got[2], (1e-4 + 1.0) / 2, rtol=1e-3) else
+                "start_lr * (end_lr / start_lr) ** (step / (steps - 1)).")
+        _fail(f"Got {[f'{v:.0e}' for v in got]}, expected {[f'{v:.0e}' for v in want]}.", hint)
+    _ok("exponential_lr sweeps from start_lr to end_lr evenly on a log scale.")
+
+
+def check_cosine_lr(fn) -> None:
+    """fn(step, total_steps, peak_lr) = peak_lr * (1 + cos(pi * step / total_steps)) / 2, as torch's CosineAnnealingLR."""
+    total, peak = 8, 0.1
+    got = np.array([float(fn(step, total, peak)) for step in range(total + 1)])
+    want = peak * (1 + np.cos(np.pi * np.arange(total + 1) / total)) / 2
+    if not np.isclose(got[0], peak):
+        _fail(f"At step 0 got {got[0]:g}, expected peak_lr = {peak}.", "cos(0) = 1, so (1 + 1) / 2 = 1 times peak_lr.")
+    if not np.isclose(got[-1], 0.0, atol=1e-9):
+        _fail(f"At step total_steps got {got[-1]:g}, expected 0.", "Half a cosine wave: the angle goes from 0 to pi.")
+    if not np.allclose(got, want):
+        _fail(f"Got {np.round(got, 4).tolist()}, expected {np.round(want, 4).tolist()}.",
+              "peak_lr * (1 + np.cos(np.pi * step / total_steps)) / 2.")
+    _ok("cosine_lr matches torch's CosineAnnealingLR.")
+
+
+def _reference_early_stop(val_losses, patience):
+    """(stop_epoch, best_epoch) for per-epoch losses, as train.EarlyStopping decides."""
+    from .train import EarlyStopping
+    stopper = EarlyStopping(patience=patience)
+    for epoch, loss in enumerate(val_losses, start=1):
+        if stopper.step({"epoch": epoch, "val_loss": loss}, nn.Identity()):
+            return epoch, stopper.best_epoch
+    return len(val_losses), stopper.best_epoch
+
+
+def check_early_stop(fn) -> None:
+    """fn(val_losses, patience) -> (stop_epoch, best_epoch), epochs counted from 1."""
+    cases = [([1.0, 0.8, 0.9, 0.95, 0.7, 0.6], 2, "stops after two epochs without improvement"),
+             ([1.0, 0.8, 0.9, 0.95, 0.7, 0.6], 3, "a longer patience survives the bump"),
+             ([0.5, 0.5, 0.5], 2, "an equal loss is not an improvement"),
+             ([1.0, 0.9, 0.8], 1, "never stops early: the last epoch"),
+             ([0.9, 1.0, 0.8, 1.1], 1, "patience 1 stops at the first bad epoch")]
+    for losses, patience, what in cases:
+        want = _reference_early_stop(losses, patience)
+        got = tuple(fn(losses, patience))
+        if got != want:
+            hint = ("Epochs count from 1: enumerate(val_losses, start=1)." if got == (want[0] - 1, want[1] - 1) else
+                    "Reset the waiting count when the loss improves; stop once it reaches patience." if got[0] != want[0]
+                    else "best_epoch is the epoch of the lowest loss seen up to the stop.")
+            _fail(f"early_stop({losses}, patience={patience}) gave {got}, expected {want} ({what}).", hint)
+    _ok("early_stop agrees with train.EarlyStopping.")
 
 
 # ---------------------------------------------------------------------------------------------- lesson 07

@@ -288,3 +288,21 @@ def digits(split: str = "train", classes=range(10), transform: Callable | None =
 def as_tensor_dataset(dataset: DigitsImages) -> TensorDataset:
     """Digits as one TensorDataset (fast batching for small CNNs)."""
     return TensorDataset(dataset.images, dataset.labels)
+
+
+def sample_per_class(labels, k: int | None, seed: int = 0) -> np.ndarray:
+    """Indices of `k` examples of every class, drawn without replacement (all indices when k is None).
+
+    The draw depends only on `seed`, so every strategy in a comparison sees the same labelled images.
+    """
+    labels = np.asarray(labels)
+    if k is None:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(labels):
+        pool = np.flatnonzero(labels == c)
+        if k > len(pool):
+            raise ValueError(f"Asked for {k} examples per class, but class {c} has only {len(pool)}.")
+        chosen.append(rng.choice(pool, k, replace=False))
+    return np.sort(np.concatenate(chosen))

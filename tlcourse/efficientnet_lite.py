@@ -6,6 +6,7 @@ head. Module names follow the lukemelas `efficientnet_pytorch` layout so the pub
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -93,3 +94,19 @@ def stage_names() -> dict[str, list[str]]:
     stages["head"] = ["_conv_head", "_bn1"]
     stages["classifier"] = ["_fc"]
     return stages
+
+
+def layers_above(model: EfficientNetLite0, stage: str) -> nn.Sequential:
+    """A copy of every layer above `stage`, up to the pooled 1280-d features (no classifier).
+
+    It takes that stage's feature maps as input, so the top of the network can be fine-tuned on maps
+    extracted once (`extract_features(..., layer=stage, pool=False)`) instead of re-running the frozen layers
+    below every step. The copy leaves `model` untouched.
+    """
+    stages = stage_names()
+    if stage not in stages or not stages[stage][0].startswith("_blocks."):
+        blocks = [s for s, prefixes in stages.items() if prefixes[0].startswith("_blocks.")]
+        raise ValueError(f"Cut after a block stage ({', '.join(blocks)}), not {stage!r}.")
+    first_above = int(stages[stage][-1].split(".")[1]) + 1
+    return nn.Sequential(*copy.deepcopy(model._blocks[first_above:]), copy.deepcopy(model._conv_head),
+                         copy.deepcopy(model._bn1), nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten())

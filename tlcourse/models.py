@@ -208,6 +208,17 @@ def unfreeze(model: nn.Module, stages=None, info: BackboneInfo | None = None) ->
     return set_trainable(model, True, stages, info)
 
 
+def freeze_batchnorm(model: nn.Module) -> int:
+    """Freeze every BatchNorm layer's parameters, so `set_train_mode` keeps them in eval mode (small batches)."""
+    frozen = 0
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            for p in module.parameters():
+                p.requires_grad = False
+                frozen += p.numel()
+    return frozen
+
+
 def unfreeze_last(model: nn.Module, info: BackboneInfo, n_stages: int) -> list[str]:
     """Unfreeze the last `n_stages` stages before the classifier (the classifier is always trainable)."""
     order = [s for s in info.stages if s != "classifier"]

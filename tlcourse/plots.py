@@ -110,8 +110,8 @@ def plot_embedding(points: np.ndarray, labels: Sequence[int], classes: Sequence[
 
 
 def plot_curves(x: Sequence, curves: dict[str, tuple[Sequence, Sequence]], ax=None, xlabel: str = "",
-                ylabel: str = "accuracy", title: str = "", logx: bool = False):
-    """Several mean ± spread curves on one axis: {label: (means, spreads)}."""
+                ylabel: str = "accuracy", title: str = "", logx: bool = False, xticklabels: Sequence[str] | None = None):
+    """Several mean ± spread curves on one axis: {label: (means, spreads)}; `xticklabels` renames the x ticks."""
     ax = ax or plt.subplots(figsize=(5.5, 3.6))[1]
     for label, (mean, spread) in curves.items():
         mean, spread = np.asarray(mean), np.asarray(spread)
@@ -119,7 +119,9 @@ def plot_curves(x: Sequence, curves: dict[str, tuple[Sequence, Sequence]], ax=No
         ax.fill_between(x, mean - spread, mean + spread, alpha=0.2)
     if logx:
         ax.set_xscale("log")
-        ax.set_xticks(list(x), [str(v) for v in x])
+    if logx or xticklabels is not None:
+        ax.set_xticks(list(x), list(xticklabels) if xticklabels is not None else [str(v) for v in x])
+        ax.minorticks_off()
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

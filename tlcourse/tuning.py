@@ -1,0 +1,98 @@
+"""Tools for choosing hyperparameters: a learning-rate finder and learning-rate schedules traced without training."""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .models import set_train_mode
+from .train import autocast, pick_device, prepare_model, to_device
+
+
+@dataclass
+class LRFinderResult:
+    """The sweep: learning rates tried, the smoothed loss at each, and a suggested learning rate."""
+
+    lrs: list[float]
+    losses: list[float]
+    suggestion: float
+
+    @property
+    def best_lr(self) -> float:
+        """The learning rate at which the smoothed loss was lowest."""
+        return self.lrs[min(range(len(self.losses)), key=self.losses.__getitem__)]
+
+
+def exponential_lr(step: int, steps: int, start_lr: float, end_lr: float) -> float:
+    """The sweep's learning rate at `step`: start_lr at step 0, end_lr at step steps-1, evenly spaced in log."""
+    return start_lr * (end_lr / start_lr) ** (step / max(1, steps - 1))
+
+
+def _batches(loader, steps: int):
+    """`steps` batches, going round the loader as many times as needed."""
+    done = 0
+    while done < steps:
+        for batch in loader:
+            yield batch
+            done += 1
+            if done == steps:
+                return
+
+
+def lr_find(model: nn.Module, loader, optimizer, *, start_lr: float = 1e-7, end_lr: float = 1.0, steps: int = 60,
+            loss_fn=None, device=None, smoothing: float = 0.8, diverge: float = 4.0) -> LRFinderResult:
+    """Train with a learning rate rising exponentially every batch, and record the loss (Smith 2015, "LR range test").
+
+    Each parameter group keeps its ratio to the largest group's LR, and `lrs` reports that largest LR. The sweep
+    stops early once the smoothed loss exceeds `diverge` times its minimum. The suggestion is the LR of the lowest
+    smoothed loss divided by 10: still on the steep, safe side of the valley. Model and optimizer are restored.
+    """
+    device = torch.device(device) if device else pick_device()
+    saved_model, saved_optimizer = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    ratios = [g["lr"] / max(h["lr"] for h in optimizer.param_groups) for g in optimizer.param_groups]
+    prepare_model(model, device)
+    set_train_mode(model)
+    lrs, losses, average = [], [], 0.0
+    for step, (x, y) in enumerate(_batches(loader, steps)):
+        lr = exponential_lr(step, steps, start_lr, end_lr)
+        for group, ratio in zip(optimizer.param_groups, ratios):
+            group["lr"] = lr * ratio
+        with autocast(device):
+            loss = loss_fn(model(to_device(x, device)), to_device(y, device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if not math.isfinite(loss.item()):
+            break
+        average = smoothing * average + (1 - smoothing) * loss.item()
+        lrs.append(lr)
+        losses.append(average / (1 - smoothing ** (step + 1)))  # bias-corrected running mean
+        if losses[-1] > diverge * min(losses):
+            break
+    model.load_state_dict(saved_model)
+    optimizer.load_state_dict(saved_optimizer)
+    if not lrs:
+        raise ValueError(f"The loss was not finite at the first step (lr={start_lr:g}): check the data and the model, "
+                         "or start the sweep lower.")
+    result = LRFinderResult(lrs, losses, suggestion=0.0)
+    result.suggestion = result.best_lr / 10
+    return result
+
+
+def schedule_trace(make_scheduler, steps: int, lr: float = 1.0) -> list[float]:
+    """The learning rate a scheduler sets at each of `steps` batches, traced on a dummy optimizer (no training).
+
+    `make_scheduler(optimizer)` builds the scheduler, exactly as it would be built for training.
+    """
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+    scheduler = make_scheduler(optimizer)
+    trace = []
+    for _ in range(steps):
+        trace.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return trace
