@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from torch import nn
 
-from tlcourse import checks
+from tlcourse import checks, train
 
 
 def make_net():
@@ -100,7 +100,7 @@ def test_lesson06_checks(capsys):
     checks.check_cosine_lr(lambda step, total, peak: peak * (1 + np.cos(np.pi * step / total)) / 2)
     with pytest.raises(checks.ExerciseError, match="expected 0"):
         checks.check_cosine_lr(lambda step, total, peak: peak * (1 + np.cos(2 * np.pi * step / total)) / 2)
-    checks.check_early_stop(checks._reference_early_stop)
+    checks.check_early_stop(train.replay_early_stopping)
     with pytest.raises(checks.ExerciseError, match="count from 1"):
-        checks.check_early_stop(lambda losses, p: tuple(e - 1 for e in checks._reference_early_stop(losses, p)))
+        checks.check_early_stop(lambda losses, p: tuple(e - 1 for e in train.replay_early_stopping(losses, p)))
     assert capsys.readouterr().out.count("\u2705") == 3

@@ -32,6 +32,13 @@ def test_early_stopping_restores_the_best_epoch():
     h = train.fit(model, tr, va, optimizer=opt, scheduler=sched, epochs=10, early_stopping=stopper, device="cpu")
     assert h.stop_reason == "early stopping" and h.best_epoch == 1 and len(h) == 3
     assert train.evaluate(model, va)["loss"] == pytest.approx(h.records[0]["val_loss"], rel=1e-5)
+    assert train.replay_early_stopping(h["val_loss"], patience=2) == (len(h), h.best_epoch)  # the replay agrees
+
+
+def test_replay_early_stopping_on_recorded_losses():
+    assert train.replay_early_stopping([1.0, 0.8, 0.9, 0.95, 0.7], patience=2) == (4, 2)
+    assert train.replay_early_stopping([1.0, 0.8, 0.9, 0.95, 0.7], patience=3) == (5, 5)
+    assert train.replay_early_stopping([0.5, 0.5, 0.5], patience=2) == (3, 1)  # equal is not better
 
 
 def test_resume_continues_the_epoch_count(tmp_path):

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .errors import TLCourseError
+from .train import replay_early_stopping
 
 
 class ExerciseError(TLCourseError, AssertionError):
@@ -263,16 +264,6 @@ def check_cosine_lr(fn) -> None:
     _ok("cosine_lr matches torch's CosineAnnealingLR.")
 
 
-def _reference_early_stop(val_losses, patience):
-    """(stop_epoch, best_epoch) for per-epoch losses, as train.EarlyStopping decides."""
-    from .train import EarlyStopping
-    stopper = EarlyStopping(patience=patience)
-    for epoch, loss in enumerate(val_losses, start=1):
-        if stopper.step({"epoch": epoch, "val_loss": loss}, nn.Identity()):
-            return epoch, stopper.best_epoch
-    return len(val_losses), stopper.best_epoch
-
-
 def check_early_stop(fn) -> None:
     """fn(val_losses, patience) -> (stop_epoch, best_epoch), epochs counted from 1."""
     cases = [([1.0, 0.8, 0.9, 0.95, 0.7, 0.6], 2, "stops after two epochs without improvement"),
@@ -281,7 +272,7 @@ def check_early_stop(fn) -> None:
              ([1.0, 0.9, 0.8], 1, "never stops early: the last epoch"),
              ([0.9, 1.0, 0.8, 1.1], 1, "patience 1 stops at the first bad epoch")]
     for losses, patience, what in cases:
-        want = _reference_early_stop(losses, patience)
+        want = replay_early_stopping(losses, patience)
         got = tuple(fn(losses, patience))
         if got != want:
             hint = ("Epochs count from 1: enumerate(val_losses, start=1)." if got == (want[0] - 1, want[1] - 1) else

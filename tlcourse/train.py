@@ -201,6 +201,15 @@ class EarlyStopping:
             model.load_state_dict(self.best_state)
 
 
+def replay_early_stopping(val_losses, patience: int) -> tuple[int, int]:
+    """(stop epoch, best epoch) EarlyStopping would give on a recorded list of per-epoch validation losses."""
+    stopper = EarlyStopping(patience=patience)
+    for epoch, loss in enumerate(val_losses, start=1):
+        if stopper.step({"epoch": epoch, "val_loss": loss}, nn.Identity()):
+            return epoch, stopper.best_epoch
+    return len(val_losses), stopper.best_epoch
+
+
 # ---------------------------------------------------------------------------------------------- checkpoints
 def architecture(model: nn.Module) -> dict[str, list[int]]:
     """Parameter and buffer names with their shapes: what must match for a checkpoint to fit."""

@@ -14,16 +14,20 @@ from .train import autocast, pick_device, prepare_model, to_device
 
 @dataclass
 class LRFinderResult:
-    """The sweep: learning rates tried, the smoothed loss at each, and a suggested learning rate."""
+    """The sweep: learning rates tried and the smoothed loss at each; `suggestion` is the LR to use."""
 
     lrs: list[float]
     losses: list[float]
-    suggestion: float
 
     @property
     def best_lr(self) -> float:
         """The learning rate at which the smoothed loss was lowest."""
         return self.lrs[min(range(len(self.losses)), key=self.losses.__getitem__)]
+
+    @property
+    def suggestion(self) -> float:
+        """The lowest-loss LR divided by 10: on the steep, safe side of the valley."""
+        return self.best_lr / 10
 
 
 def exponential_lr(step: int, steps: int, start_lr: float, end_lr: float) -> float:
@@ -53,7 +57,8 @@ def lr_find(model: nn.Module, loader, optimizer, *, start_lr: float = 1e-7, end_
     device = torch.device(device) if device else pick_device()
     saved_model, saved_optimizer = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
     loss_fn = loss_fn or nn.CrossEntropyLoss()
-    ratios = [g["lr"] / max(h["lr"] for h in optimizer.param_groups) for g in optimizer.param_groups]
+    largest = max(g["lr"] for g in optimizer.param_groups)
+    ratios = [g["lr"] / largest for g in optimizer.param_groups]
     prepare_model(model, device)
     set_train_mode(model)
     lrs, losses, average = [], [], 0.0
@@ -78,9 +83,7 @@ def lr_find(model: nn.Module, loader, optimizer, *, start_lr: float = 1e-7, end_
     if not lrs:
         raise ValueError(f"The loss was not finite at the first step (lr={start_lr:g}): check the data and the model, "
                          "or start the sweep lower.")
-    result = LRFinderResult(lrs, losses, suggestion=0.0)
-    result.suggestion = result.best_lr / 10
-    return result
+    return LRFinderResult(lrs, losses)
 
 
 def schedule_trace(make_scheduler, steps: int, lr: float = 1.0) -> list[float]:
