@@ -33,6 +33,8 @@ def test_early_stopping_restores_the_best_epoch():
     assert h.stop_reason == "early stopping" and h.best_epoch == 1 and len(h) == 3
     assert train.evaluate(model, va)["loss"] == pytest.approx(h.records[0]["val_loss"], rel=1e-5)
     assert train.replay_early_stopping(h["val_loss"], patience=2) == (len(h), h.best_epoch)  # the replay agrees
+    assert h.best_record["val_acc"] == pytest.approx(train.evaluate(model, va)["acc"])  # the restored model's score
+    assert all(0 < r["train_seconds"] <= r["seconds"] for r in h.records)  # the validation pass is left out
 
 
 def test_replay_early_stopping_on_recorded_losses():
@@ -106,3 +108,10 @@ def test_warmup_then_decay_rises_then_falls_to_zero():
     assert [f(s) for s in (0, 5, 10, 55, 100, 120)] == [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
     from tlcourse.checks import check_warmup_schedule
     check_warmup_schedule(lambda step, w, t: warmup_then_decay(w, t)(step))
+
+
+def test_photo_batches_go_channels_last_on_cpu_tiny_ones_do_not():
+    cpu = torch.device("cpu")
+    assert train.to_device(torch.zeros(2, 3, 64, 80), cpu).is_contiguous(memory_format=torch.channels_last)
+    digits = train.to_device(torch.zeros(2, 1, 8, 8), cpu)
+    assert digits.is_contiguous() and digits.stride() == (64, 64, 8, 1)

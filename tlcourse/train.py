@@ -54,11 +54,12 @@ def autocast(device: torch.device):
 def to_device(x, device: torch.device):
     """Copy a batch (a tensor, or a dict of tensors such as tokenised text) to the device without blocking.
 
-    Image batches go channels-last on CUDA.
+    Image batches go channels-last on CUDA, and on the CPU when they are photo-sized (both sides >= 64 px): there it
+    made EfficientNet-Lite0 1.3-1.5x faster at 288 px (measured on 2 cores); tiny images such as 8x8 digits gain nothing.
     """
     if isinstance(x, Mapping):
         return {key: to_device(value, device) for key, value in x.items()}
-    if device.type == "cuda" and x.ndim == 4:
+    if x.ndim == 4 and (device.type == "cuda" or min(x.shape[-2:]) >= 64):
         return x.to(device, non_blocking=True, memory_format=torch.channels_last)
     return x.to(device, non_blocking=True)
 
@@ -150,7 +151,10 @@ def warmup_then_decay(warmup_steps: int, total_steps: int):
 # ---------------------------------------------------------------------------------------------- history, stopping
 @dataclass
 class History:
-    """Per-epoch records (train/val loss and accuracy, learning rate, seconds) and why training stopped."""
+    """Per-epoch records (train/val loss and accuracy, learning rate, seconds) and why training stopped.
+
+    `seconds` is the whole epoch; `train_seconds` leaves out the validation pass (for comparing training budgets).
+    """
 
     records: list[dict] = field(default_factory=list)
     stop_reason: str = "completed"
@@ -165,6 +169,11 @@ class History:
     @property
     def last(self) -> dict:
         return self.records[-1]
+
+    @property
+    def best_record(self) -> dict:
+        """The record of `best_epoch`: what the model scores after early stopping restored its best weights."""
+        return next(r for r in self.records if r["epoch"] == self.best_epoch)
 
     def best(self, key: str = "val_acc") -> float:
         """The best value of a column (max for accuracies, min for losses)."""
@@ -304,7 +313,8 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, optimizer, epochs: i
             tracker.restore(model)
             history.best_epoch = tracker.best_epoch
             return history
-        record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "lr": lr}
+        record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "lr": lr,
+                  "train_seconds": time.perf_counter() - t0}
         if val_loader is not None:
             val = evaluate(model, val_loader, loss_fn, device)
             record.update(val_loss=val["loss"], val_acc=val["acc"])
