@@ -1,0 +1,24 @@
+"""Exercise checks, one module per lesson: each runs the learner's function on small cases and says what is wrong.
+
+`from tlcourse import checks; checks.check_top5_names(top5_names)` works for every lesson; `checks.outcomes()` and
+the TLCOURSE_CHECK_LOG file (see `feedback`) give the same results to a grader in machine-readable form.
+"""
+from .feedback import CATALOG, LOG_ENV, ExerciseError, Outcome, outcomes
+from .lesson01 import check_freeze_features, check_nearest, check_top5_names
+from .lesson02 import check_global_pool, check_transform
+from .lesson03 import check_new_head, check_param_groups
+from .lesson04 import check_freeze_batchnorm, check_images_needed, check_sample_per_class
+from .lesson05 import check_copy_first_layers, check_split_effects
+from .lesson06 import check_cosine_lr, check_early_stop, check_exponential_lr
+from .lesson07 import check_freeze_lower_layers, check_mean_pool, check_warmup_schedule
+
+__all__ = [
+    "CATALOG", "LOG_ENV", "ExerciseError", "Outcome", "outcomes",
+    "check_top5_names", "check_freeze_features", "check_nearest",
+    "check_global_pool", "check_transform",
+    "check_param_groups", "check_new_head",
+    "check_sample_per_class", "check_freeze_batchnorm", "check_images_needed",
+    "check_copy_first_layers", "check_split_effects",
+    "check_exponential_lr", "check_cosine_lr", "check_early_stop",
+    "check_mean_pool", "check_freeze_lower_layers", "check_warmup_schedule",
+]
