@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from tlcourse import data, features, models, train
+from tlcourse import data, features, models, runtime, train
 
 OUT = Path(__file__).parent / "results"
 
@@ -59,7 +59,7 @@ def bench_fit_overhead(repeats: int = 3, epochs: int = 2) -> dict:
 
 def bench_cached_vs_classic(epochs: int = 10) -> dict:
     """Ants/bees head training for `epochs`: frozen backbone run every epoch vs cached features."""
-    device = train.pick_device()
+    device = runtime.pick_device()
     backbone, transform, info = models.load_backbone("efficientnet_lite0")
     train_set = data.load_dataset("hymenoptera", "train", transform=transform)
     val_set = data.load_dataset("hymenoptera", "val", transform=transform)
@@ -75,7 +75,7 @@ def bench_cached_vs_classic(epochs: int = 10) -> dict:
     for p in classic.parameters():
         p.requires_grad = False
     classic._fc = head()
-    train.seed_everything(0)
+    runtime.seed_everything(0)
     t0 = time.perf_counter()
     h_classic = train.fit(classic, DataLoader(train_set, batch_size=32, shuffle=True), DataLoader(val_set, batch_size=64),
                           optimizer=sgd(classic._fc.parameters()), epochs=epochs, device=device, progress=False)
@@ -86,7 +86,7 @@ def bench_cached_vs_classic(epochs: int = 10) -> dict:
     fva, yva = features.extract_features(backbone, val_set, info=info, device=device, cache=False, progress=False)
     extract_s = time.perf_counter() - t0
     cached = head()
-    train.seed_everything(0)
+    runtime.seed_everything(0)
     t0 = time.perf_counter()
     h_cached = train.fit(cached, DataLoader(TensorDataset(ftr, ytr), batch_size=32, shuffle=True),
                          DataLoader(TensorDataset(fva, yva), batch_size=64), optimizer=sgd(cached.parameters()),
@@ -113,7 +113,7 @@ def bench_gpu_amp(steps: int = 20, batch: int = 64) -> dict:
             if mode != "fp32":
                 model, x = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
             opt = torch.optim.SGD(model.parameters(), lr=0.01)
-            ctx = train.autocast(torch.device("cuda")) if mode != "fp32" else torch.autocast("cuda", enabled=False)
+            ctx = runtime.autocast(torch.device("cuda")) if mode != "fp32" else torch.autocast("cuda", enabled=False)
             for i in range(steps + 5):
                 if i == 5:
                     torch.cuda.synchronize(); t0 = time.perf_counter()
@@ -128,7 +128,7 @@ def bench_gpu_amp(steps: int = 20, batch: int = 64) -> dict:
 
 def main() -> int:
     torch.manual_seed(0)
-    device = train.pick_device()
+    device = runtime.pick_device()
     results = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}",
                "torch": torch.__version__, "fit_vs_manual_loop": bench_fit_overhead(),
                "cached_vs_classic": bench_cached_vs_classic(), "gpu_amp": bench_gpu_amp()}

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from torch import nn
 
-from tlcourse import checks, train
+from tlcourse import checks, subsets, train
 
 
 def make_net():
@@ -48,7 +48,7 @@ def test_split_effects_check(capsys):
 
 # ---------------------------------------------------------------------------------------------- lesson 04
 def test_sample_per_class_check(capsys):
-    from tlcourse.data import sample_per_class
+    from tlcourse.subsets import sample_per_class
     checks.check_sample_per_class(sample_per_class)
     assert "\u2705" in capsys.readouterr().out
     with pytest.raises(checks.ExerciseError, match="not random"):

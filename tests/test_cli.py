@@ -29,7 +29,7 @@ def test_download_offline_error_is_one_line(tmp_data, monkeypatch, capsys):
     from tlcourse import data
     spec = data.REGISTRY["sst2"]
     monkeypatch.setitem(data.REGISTRY, "sst2", data.DatasetSpec(
-        "sst2", "sst2", "", (tmp_data / "nowhere.zip").as_uri(), spec.splits))
+        "sst2", "sst2", "", (tmp_data / "nowhere.zip").as_uri(), spec.splits, spec.kind))
     assert cli.main(["download", "sst2"]) == 2
     assert "error:" in capsys.readouterr().err
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tlcourse import data
+from tlcourse import data, subsets
 from tlcourse.text import load_sst2
 
 
@@ -60,24 +60,24 @@ def test_unknown_dataset_and_split():
 
 def test_sample_per_class_draws_k_of_each_class_reproducibly():
     labels = [0, 1] * 10 + [1]
-    idx = data.sample_per_class(labels, 3, seed=4)
+    idx = subsets.sample_per_class(labels, 3, seed=4)
     assert sorted(np.bincount(np.asarray(labels)[idx]).tolist()) == [3, 3] and len(set(idx.tolist())) == 6
-    assert np.array_equal(idx, data.sample_per_class(labels, 3, seed=4))
-    assert not np.array_equal(idx, data.sample_per_class(labels, 3, seed=5))
-    assert np.array_equal(data.sample_per_class(labels, None), np.arange(len(labels)))
+    assert np.array_equal(idx, subsets.sample_per_class(labels, 3, seed=4))
+    assert not np.array_equal(idx, subsets.sample_per_class(labels, 3, seed=5))
+    assert np.array_equal(subsets.sample_per_class(labels, None), np.arange(len(labels)))
     with pytest.raises(ValueError, match="class 0 has only 10"):
-        data.sample_per_class(labels, 11)
+        subsets.sample_per_class(labels, 11)
 
 
 def test_select_classes_renumbers_and_scales():
     images = torch.arange(6, dtype=torch.uint8).repeat_interleave(3 * 2 * 2).reshape(6, 3, 2, 2) * 50
     labels = torch.tensor([7, 3, 1, 3, 7, 1])
-    subset = data.select_classes(images, labels, [7, 3])
+    subset = subsets.select_classes(images, labels, [7, 3])
     x, y = subset.tensors
     assert y.tolist() == [1, 0, 0, 1] and x.dtype == torch.float32 and x.shape == (4, 3, 2, 2)
     assert torch.allclose(x[:, 0, 0, 0], torch.tensor([0, 50, 150, 200]) / 255)
     with pytest.raises(ValueError, match=r"\[5\]"):
-        data.select_classes(images, labels, [3, 5])
+        subsets.select_classes(images, labels, [3, 5])
 
 
 def test_class_subset_reads_cifar10_layout(monkeypatch):
@@ -87,15 +87,15 @@ def test_class_subset_reads_cifar10_layout(monkeypatch):
                                  targets=[i % 10 for i in range(40)])
     asked = []
     monkeypatch.setattr(data, "load_dataset", lambda name, split: asked.append((name, split)) or fake)
-    x, y = data.class_subset("cifar10", "test", [0, 2, 4, 6, 8]).tensors
+    x, y = subsets.class_subset("cifar10", "test", [0, 2, 4, 6, 8]).tensors
     assert asked == [("cifar10", "test")]
     assert x.shape == (20, 3, 32, 32) and 0 <= x.min() and x.max() <= 1 and y.tolist() == [0, 1, 2, 3, 4] * 4
     assert torch.equal(x[1], torch.as_tensor(fake.data[2]).permute(2, 0, 1).float() / 255)
 
 
 def test_class_subset_digits_matches_as_tensor_dataset():
-    x, y = data.class_subset("digits", "val", [5, 6]).tensors
-    reference = data.as_tensor_dataset(data.digits("val", classes=[5, 6]))
+    x, y = subsets.class_subset("digits", "val", [5, 6]).tensors
+    reference = subsets.as_tensor_dataset(data.digits("val", classes=[5, 6]))
     assert torch.equal(x, reference.tensors[0]) and torch.equal(y, reference.tensors[1])
     with pytest.raises(ValueError, match="digits"):
-        data.class_subset("hymenoptera", "val", [0, 1])
+        subsets.class_subset("hymenoptera", "val", [0, 1])

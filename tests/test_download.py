@@ -6,6 +6,7 @@ import zipfile
 import pytest
 
 from tlcourse import data, download as dl
+from tlcourse.kinds import ImageFolderWithManifest, TextTable
 from tlcourse.errors import ChecksumError, DatasetMissingError, UnsafeArchiveError
 
 
@@ -93,9 +94,8 @@ def test_download_dataset_from_file_url_checks_manifest(tmp_path, tmp_data, monk
     archive, manifest = _fake_hymenoptera_zip(tmp_path, corrupt)
     spec = data.REGISTRY["hymenoptera"]
     fake = data.DatasetSpec(spec.name, spec.folder, spec.description, archive.as_uri(), {"train": 4, "val": 4},
-                            archive_subfolder="hymenoptera_data", manifest=manifest.name)
+                            ImageFolderWithManifest(str(manifest)), archive_subfolder="hymenoptera_data")
     monkeypatch.setitem(data.REGISTRY, "hymenoptera", fake)
-    monkeypatch.setattr(data, "MANIFESTS", manifest.parent)
     if corrupt:
         with pytest.raises(ChecksumError, match="mismatched"):
             data.download_dataset("hymenoptera", progress=False)
@@ -107,8 +107,9 @@ def test_download_dataset_from_file_url_checks_manifest(tmp_path, tmp_data, monk
 
 def test_archive_checksum_mismatch_deletes_archive(tmp_path, tmp_data, monkeypatch):
     archive, _ = _fake_hymenoptera_zip(tmp_path)
-    fake = data.DatasetSpec("sst2", "sst2", "", archive.as_uri(), {"train": 1}, archive_checksum="md5:" + "0" * 32)
+    fake = data.DatasetSpec("sst2", "sst2", "", archive.as_uri(), {"train": 1}, TextTable(("neg", "pos")),
+                            archive_checksum="md5:" + "0" * 32)
     monkeypatch.setitem(data.REGISTRY, "sst2", fake)
-    with pytest.raises(ChecksumError, match="md5"):
+    with pytest.raises(ChecksumError, match="MD5"):
         data.download_dataset("sst2", progress=False)
     assert not (tmp_data / "sst2").exists()

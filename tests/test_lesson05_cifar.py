@@ -9,7 +9,7 @@ import nbformat
 import numpy as np
 import torch
 
-from tlcourse import data
+from tlcourse import subsets
 
 LESSON = Path(__file__).resolve().parent.parent / "notebooks" / "05_what_transfers.ipynb"
 
@@ -20,7 +20,7 @@ def fake_cifar10(name: str, split: str, classes):
     per_class = 20 if split == "train" else 10
     rng = np.random.default_rng(len(split))
     images = torch.as_tensor(rng.integers(0, 256, (10 * per_class, 3, 32, 32), dtype=np.uint8))
-    return data.select_classes(images, torch.arange(10).repeat(per_class), classes)
+    return subsets.select_classes(images, torch.arange(10).repeat(per_class), classes)
 
 
 def test_lesson05_runs_its_cifar10_settings(monkeypatch):
@@ -32,7 +32,7 @@ def test_lesson05_runs_its_cifar10_settings(monkeypatch):
     ns["S"] = dict(ns["SETTINGS"]["cifar10"], splits=[0], epochs=1)  # one split, one epoch: shapes, not accuracy
     ns["LAYERS"] = len(ns["make_net"]()) - 1
     ns["device"] = "cpu"
-    monkeypatch.setattr(data, "class_subset", fake_cifar10)
+    monkeypatch.setattr(subsets, "class_subset", fake_cifar10)
     for source in cells[1:]:
         exec(source, ns)
     assert ns["LAYERS"] == 7

@@ -1,14 +1,14 @@
 """Lesson 01's checkpoint is rebuilt when absent or unreadable, and reused when it is fine."""
 import torch
 
-from tlcourse import pretrain, train
+from tlcourse import pretrain, storage
 
 
 def test_digits_checkpoint_is_built_when_absent_and_then_reused(tmp_data):
     path = pretrain.digits_checkpoint()
     assert path == pretrain.checkpoint_path() and path.is_file()
     model = pretrain.SmallCNN()
-    state = train.load_checkpoint(path, model)
+    state = storage.load_checkpoint(path, model)
     assert state["history"][-1]["val_acc"] > 0.95  # the recipe of lesson 01 really pretrained it
     mtime = path.stat().st_mtime_ns
     assert pretrain.digits_checkpoint() == path and path.stat().st_mtime_ns == mtime  # reused, not retrained
@@ -19,10 +19,10 @@ def test_unreadable_checkpoint_is_rebuilt_with_a_message(tmp_data, capsys):
     path.write_bytes(b"not a checkpoint")
     pretrain.digits_checkpoint()
     assert "pretraining it again" in capsys.readouterr().out
-    train.load_checkpoint(path, pretrain.SmallCNN())
+    storage.load_checkpoint(path, pretrain.SmallCNN())
 
 
 def test_checkpoint_of_another_architecture_is_rebuilt(tmp_data, capsys):
-    train.save_checkpoint(pretrain.checkpoint_path(), torch.nn.Linear(2, 2))
+    storage.save_checkpoint(pretrain.checkpoint_path(), torch.nn.Linear(2, 2))
     pretrain.digits_checkpoint()
     assert "different architecture" in capsys.readouterr().out

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from tlcourse import checks, text, train
+from tlcourse import checks, runtime, text, train
 from tlcourse.errors import WeightsUnavailableError
 
 SENTENCES = ["a fine film .", "dull", "one long string of cliches and tired jokes .", "wonderful !", "bad .",
@@ -51,7 +51,7 @@ def test_embeddings_come_back_in_input_order_and_are_cached(tiny_encoder, tmp_da
 
 
 def test_fit_trains_a_head_on_tokenised_batches(tiny_encoder):
-    train.seed_everything(0)
+    runtime.seed_everything(0)
     model = nn.Sequential(tiny_encoder, nn.Linear(tiny_encoder.dim, 2))
     loader = text.sentence_loader(tiny_encoder, SENTENCES, LABELS, batch_size=4, shuffle=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from tlcourse import train
+from tlcourse import runtime, storage, train
 from tlcourse.errors import CheckpointError
 
 
@@ -16,7 +16,7 @@ def loaders(n=64, seed=0):
 
 
 def test_fit_learns_and_records_history():
-    train.seed_everything(0)
+    runtime.seed_everything(0)
     model, (tr, va) = nn.Linear(5, 2), loaders()
     h = train.fit(model, tr, va, optimizer=torch.optim.SGD(model.parameters(), lr=0.5), epochs=5, device="cpu")
     assert len(h) == 5 and h.last["val_acc"] > 0.9 and h["epoch"] == [1, 2, 3, 4, 5]
@@ -72,9 +72,9 @@ def test_existing_checkpoint_is_never_overwritten_silently(tmp_path):
 
 
 def test_checkpoint_mismatch_names_keys(tmp_path):
-    path = train.save_checkpoint(tmp_path / "a.pt", nn.Linear(5, 2))
+    path = storage.save_checkpoint(tmp_path / "a.pt", nn.Linear(5, 2))
     with pytest.raises(CheckpointError, match=r"shape differs: \['bias', 'weight'\]"):
-        train.load_checkpoint(path, nn.Linear(5, 3))
+        storage.load_checkpoint(path, nn.Linear(5, 3))
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left no temporary file
 
 
@@ -82,11 +82,37 @@ def test_nan_guard_stops_and_keeps_best_weights(capsys):
     model, (tr, va) = nn.Linear(5, 2), loaders()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0 if e < 2 else float("inf"))
-    h = train.fit(model, tr, va, optimizer=opt, scheduler=sched, epochs=5, device="cpu")
+    h = train.fit(model, tr, va, optimizer=opt, scheduler=sched, epochs=5, device="cpu",
+                  early_stopping=train.EarlyStopping(patience=None))
     assert "non-finite loss in epoch 3" in h.stop_reason and len(h) == 2 and h.best_epoch == 2
-    assert "Stopped" in capsys.readouterr().out
+    assert "Best weights (epoch 2) restored" in capsys.readouterr().out
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert train.evaluate(model, va)["loss"] == pytest.approx(h.records[1]["val_loss"], rel=1e-5)
+
+
+def test_nan_guard_without_early_stopping_says_the_weights_are_not_restored(capsys):
+    model, (tr, va) = nn.Linear(5, 2), loaders()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0 if e < 2 else float("inf"))
+    h = train.fit(model, tr, va, optimizer=opt, scheduler=sched, epochs=5, device="cpu")
+    assert "non-finite loss in epoch 3" in h.stop_reason and h.best_epoch == 2
+    assert "pass early_stopping=" in capsys.readouterr().out
+
+
+def test_fit_copies_no_weights_unless_early_stopping_is_asked(monkeypatch):
+    copies = []
+    monkeypatch.setattr(train.copy, "deepcopy", lambda obj, *a: copies.append(obj) or obj)
+    model, (tr, va) = nn.Linear(5, 2), loaders()
+    h = train.fit(model, tr, va, optimizer=torch.optim.SGD(model.parameters(), lr=0.5), epochs=3, device="cpu")
+    assert copies == [] and h.best_epoch == h.best_epoch_of("val_loss")
+
+
+def test_history_records_every_param_groups_lr():
+    model, (tr, va) = nn.Sequential(nn.Linear(5, 4), nn.Linear(4, 2)), loaders()
+    opt = torch.optim.SGD([{"params": model[0].parameters(), "lr": 1e-3}, {"params": model[1].parameters(), "lr": 1e-2},
+                           {"params": [], "lr": 1e-4}], lr=1.0)
+    h = train.fit(model, tr, va, optimizer=opt, epochs=1, device="cpu", progress=False)
+    assert h.last["lrs"] == [1e-3, 1e-2, 1e-4] and h.last["lr"] == 1e-2  # lr: the largest, the head's
 
 
 def test_time_budget_stops_training():
@@ -103,7 +129,7 @@ def test_predict_returns_probabilities():
 
 
 def test_warmup_then_decay_rises_then_falls_to_zero():
-    from tlcourse.train import warmup_then_decay
+    from tlcourse.tuning import warmup_then_decay
     f = warmup_then_decay(10, 100)
     assert [f(s) for s in (0, 5, 10, 55, 100, 120)] == [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
     from tlcourse.checks import check_warmup_schedule
@@ -112,6 +138,6 @@ def test_warmup_then_decay_rises_then_falls_to_zero():
 
 def test_photo_batches_go_channels_last_on_cpu_tiny_ones_do_not():
     cpu = torch.device("cpu")
-    assert train.to_device(torch.zeros(2, 3, 64, 80), cpu).is_contiguous(memory_format=torch.channels_last)
-    digits = train.to_device(torch.zeros(2, 1, 8, 8), cpu)
+    assert runtime.to_device(torch.zeros(2, 3, 64, 80), cpu).is_contiguous(memory_format=torch.channels_last)
+    digits = runtime.to_device(torch.zeros(2, 1, 8, 8), cpu)
     assert digits.is_contiguous() and digits.stride() == (64, 64, 8, 1)

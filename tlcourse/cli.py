@@ -22,9 +22,8 @@ def cmd_datasets(_args) -> int:
         counts = data.count_items(spec)
         status = "present" if counts == spec.splits else ("partial" if any(counts.values()) else "missing")
         items = " / ".join(f"{s} {n:,}" for s, n in counts.items())
-        size = "bundled" if spec.name == "digits" else _human(data.folder_size(spec.path))
-        where = "scikit-learn" if spec.name == "digits" else str(spec.path)
-        print(f"{spec.name:12} {status:8} {items:38} {size:>9}  {where}")
+        size = "bundled" if spec.kind.where_label else _human(data.folder_size(spec.path))
+        print(f"{spec.name:12} {status:8} {items:38} {size:>9}  {data.where(spec)}")
     return 0
 
 

@@ -27,7 +27,7 @@ def _versions() -> list[Check]:
         import torchvision
         checks.append(Check("torch", True, torch.__version__))
         checks.append(Check("torchvision", True, torchvision.__version__))
-        from .train import pick_device
+        from .runtime import pick_device
         device = pick_device()
         name = torch.cuda.get_device_name(0) if device.type == "cuda" else device.type
         checks.append(Check("device", True, f"{device.type} ({name})", required=False))

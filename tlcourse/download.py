@@ -30,8 +30,12 @@ def sha256_file(path: str | os.PathLike) -> str:
     return file_digest(path, "sha256")
 
 
-def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progress: bool = True) -> Path:
-    """Fetch `url` to `dest` through a `.part` file; a checksum mismatch deletes it and raises."""
+def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progress: bool = True,
+             checksum: str | None = None) -> Path:
+    """Fetch `url` to `dest` through a `.part` file; a checksum mismatch deletes it and raises.
+
+    `checksum` is "<algorithm>:<hex>" (e.g. "md5:9f81...", as GLUE publishes); `sha256=<hex>` is the short form.
+    """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -41,16 +45,23 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progr
             while block := response.read(CHUNK):
                 out.write(block)
                 bar.update(len(block))
-    if sha256 is not None:
-        actual = sha256_file(part)
-        if actual != sha256.lower():
-            part.unlink()
-            raise ChecksumError(
-                f"{url} downloaded with SHA-256 {actual}, expected {sha256}. The file was deleted, "
-                "not used. Retry the download; if it fails again the source has changed: report it."
-            )
+    checksum = checksum or (f"sha256:{sha256}" if sha256 else None)
+    if checksum is not None:
+        _refuse_mismatch(part, url, checksum)
     os.replace(part, dest)
     return dest
+
+
+def _refuse_mismatch(part: Path, url: str, checksum: str) -> None:
+    """Delete the downloaded file and raise when its digest differs from the published one."""
+    algorithm, expected = checksum.split(":", 1)
+    actual = file_digest(part, algorithm)
+    if actual != expected.lower():
+        part.unlink()
+        raise ChecksumError(
+            f"{url} downloaded with {algorithm.upper()} {actual}, expected {expected}. The file was deleted, "
+            "not used. Retry the download; if it fails again the source has changed: report it."
+        )
 
 
 def _check_member(name: str, dest: Path, is_link: bool = False) -> None:

@@ -17,17 +17,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from .models import BackboneInfo, layer_output
-from .paths import cache_dir
-from .train import EarlyStopping, atomic_save, autocast, fit, pick_device, prepare_model, to_device
-
-
-def weights_fingerprint(model: nn.Module) -> str:
-    """A hash of every parameter and buffer: different weights, different features."""
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
+from .runtime import autocast, pick_device, prepare_model, to_device
+from .storage import cached, weights_fingerprint
+from .train import EarlyStopping, fit
 
 
 def cache_key(model: nn.Module, dataset, layer: str, pool: bool = True) -> str:
@@ -67,14 +59,12 @@ def extract_features(model: nn.Module, dataset, layer: str | None = None, info: 
     if layer is None:
         raise ValueError("Name the layer to extract (or pass info= from load_backbone for the default).")
     device = torch.device(device) if device else pick_device()
-    path = cache_dir("features") / f"{cache_key(model, dataset, layer, pool)}.pt" if cache else None
-    if path is not None and path.is_file():
-        saved = torch.load(path, weights_only=True)
-        return saved["features"], saved["labels"]
-    feats, labels = _compute(model, dataset, layer, info, batch_size, device, progress, pool)
-    if path is not None:
-        atomic_save({"features": feats, "labels": labels, "layer": layer}, path)
-    return feats, labels
+
+    def compute() -> dict:
+        feats, labels = _compute(model, dataset, layer, info, batch_size, device, progress, pool)
+        return {"features": feats, "labels": labels, "layer": layer}
+    saved = cached("features", cache_key(model, dataset, layer, pool), compute) if cache else compute()
+    return saved["features"], saved["labels"]
 
 
 # ---------------------------------------------------------------------------------------------- heads on features

@@ -142,3 +142,22 @@ def plot_similarity(matrix: np.ndarray, labels: Sequence[str], ax=None, title: s
     ax.set_title(title)
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="cosine similarity")
     return ax
+
+
+class LiveCurves:
+    """Learning curves redrawn in place in a notebook after every epoch."""
+
+    def __init__(self):
+        from IPython.display import display
+        import matplotlib.pyplot as plt
+        self.fig, self.axes = plt.subplots(1, 2, figsize=(9, 3.2))
+        plt.close(self.fig)
+        self.handle = display(self.fig, display_id=True)
+
+    def update(self, history: History) -> None:
+        for ax in self.axes:
+            ax.clear()
+        plot_history(history, axes=self.axes)
+        self.fig.tight_layout()
+        if self.handle is not None:
+            self.handle.update(self.fig)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from . import data, train
+from . import data, runtime, storage, subsets, train
 from .errors import CheckpointError
 from .paths import cache_dir
 
@@ -42,9 +42,9 @@ def checkpoint_path() -> Path:
 
 def pretrain_on_digits(epochs: int = 30, seed: int = 0) -> tuple[SmallCNN, train.History]:
     """Lesson 01's recipe: SmallCNN on digits 0-4, Adam at 1e-3, batches of 64, 30 epochs, on the CPU."""
-    source_train = data.as_tensor_dataset(data.digits("train", classes=SOURCE_CLASSES))
-    source_val = data.as_tensor_dataset(data.digits("val", classes=SOURCE_CLASSES))
-    train.seed_everything(seed)
+    source_train = subsets.as_tensor_dataset(data.digits("train", classes=SOURCE_CLASSES))
+    source_val = subsets.as_tensor_dataset(data.digits("val", classes=SOURCE_CLASSES))
+    runtime.seed_everything(seed)
     model = SmallCNN()
     history = train.fit(model, DataLoader(source_train, batch_size=64, shuffle=True),
                         DataLoader(source_val, batch_size=256), optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
@@ -57,9 +57,9 @@ def digits_checkpoint(rebuild: bool = False) -> Path:
     path = checkpoint_path()
     if path.is_file() and not rebuild:
         try:
-            train.load_checkpoint(path, SmallCNN())
+            storage.load_checkpoint(path, SmallCNN())
             return path
         except (CheckpointError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
             print(f"{path} could not be used ({err}); pretraining it again.")
     model, history = pretrain_on_digits()
-    return train.save_checkpoint(path, model, history=history)
+    return storage.save_checkpoint(path, model, history=history)

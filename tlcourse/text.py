@@ -4,7 +4,6 @@ The same three moves as for images: a pretrained encoder, cached frozen features
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import random
 from collections.abc import Sequence
@@ -17,9 +16,8 @@ from tqdm.auto import tqdm
 
 from . import data
 from .errors import WeightsUnavailableError
-from .features import weights_fingerprint
-from .paths import cache_dir
-from .train import atomic_save, autocast, pick_device, to_device
+from .runtime import autocast, pick_device, to_device
+from .storage import cached, weights_fingerprint
 
 
 def minilm_path() -> Path:
@@ -32,22 +30,9 @@ def minilm_path() -> Path:
 
 
 def load_sst2(split: str) -> tuple[list[str], list[int]]:
-    """(sentences, labels) of an SST-2 split, reading columns by header name (`sentence` or `content`, `label`)."""
-    spec = data.get_spec("sst2")
-    if split not in spec.splits:
-        raise ValueError(f"SST-2 has splits {list(spec.splits)}, not {split!r}.")
-    path = spec.path / f"{split}.tsv"
-    if not path.is_file():
-        raise data.missing_error(spec)
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        fields = reader.fieldnames or []
-        text_col = next((c for c in ("sentence", "content") if c in fields), None)
-        if text_col is None or "label" not in fields:
-            raise ValueError(f"{path} needs a 'label' column and a 'sentence' or 'content' column; found {fields}. "
-                             "GLUE's own test split has no labels: evaluate on 'dev' instead.")
-        rows = list(reader)
-    return [r[text_col] for r in rows], [int(r["label"]) for r in rows]
+    """(sentences, labels) of an SST-2 split: `data.load_dataset("sst2", split)` unpacked into two lists."""
+    table = data.load_dataset("sst2", split)
+    return table.sentences, table.targets
 
 
 # ---------------------------------------------------------------------------------------------- the encoder
@@ -165,10 +150,13 @@ def text_cache_key(encoder: SentenceEncoder, sentences: Sequence[str]) -> str:
 def embed_sentences(encoder: SentenceEncoder, sentences: Sequence[str], *, batch_size: int = 64, device=None,
                     cache: bool = True, progress: bool = True) -> torch.Tensor:
     """Sentence embeddings [N, dim] from the frozen encoder, in input order, cached on disk."""
-    path = cache_dir("text_features") / f"{text_cache_key(encoder, sentences)}.pt" if cache else None
-    if path is not None and path.is_file():
-        return torch.load(path, weights_only=True)
-    device = torch.device(device) if device else pick_device()
+    compute = lambda: _embed(encoder, sentences, batch_size, torch.device(device) if device else pick_device(), progress)  # noqa: E731
+    return cached("text_features", text_cache_key(encoder, sentences), compute) if cache else compute()
+
+
+def _embed(encoder: SentenceEncoder, sentences: Sequence[str], batch_size: int, device: torch.device,
+           progress: bool) -> torch.Tensor:
+    """Run the encoder over the sentences in length-sorted batches; vectors come back in input order."""
     encoder.to(device).eval()
     out = torch.empty(len(sentences), encoder.dim)
     for batch in tqdm(length_batches([len(s) for s in sentences], batch_size, shuffle=False),
@@ -176,6 +164,4 @@ def embed_sentences(encoder: SentenceEncoder, sentences: Sequence[str], *, batch
         with autocast(device):
             vectors = encoder(to_device(encoder.tokenize([sentences[i] for i in batch]), device))
         out[batch] = vectors.float().cpu()
-    if path is not None:
-        atomic_save(out, path)
     return out

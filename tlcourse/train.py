@@ -1,75 +1,23 @@
-"""A short, readable training loop that uses a GPU when there is one, and the small pieces it is built from."""
+"""A short, readable training loop: one epoch, evaluation, History, EarlyStopping, and `fit`, which puts them together.
+
+Where the arithmetic runs (device, precision, seeds) lives in `runtime`; files (checkpoints) in `storage`.
+"""
 from __future__ import annotations
 
 import copy
-import os
-import random
 import time
 from collections.abc import Mapping
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from .errors import CheckpointError, NonFiniteLossError
 from .models import set_train_mode
-
-
-# ---------------------------------------------------------------------------------------------- device and seeds
-def pick_device(prefer: str | None = None) -> torch.device:
-    """CUDA if present, else Apple's MPS, else CPU (or `prefer`, e.g. 'cpu')."""
-    if prefer:
-        return torch.device(prefer)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
-    """Seed python, numpy and torch; `deterministic=True` also asks torch for deterministic kernels (slower)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.cuda.manual_seed_all(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-
-
-def autocast(device: torch.device):
-    """Mixed precision on CUDA (bf16 where supported, else fp16); full precision elsewhere."""
-    if device.type != "cuda":
-        return nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
-
-
-def to_device(x, device: torch.device):
-    """Copy a batch (a tensor, or a dict of tensors such as tokenised text) to the device without blocking.
-
-    Image batches go channels-last on CUDA, and on the CPU when they are photo-sized (both sides >= 64 px): there it
-    made EfficientNet-Lite0 1.3-1.5x faster at 288 px (measured on 2 cores); tiny images such as 8x8 digits gain nothing.
-    """
-    if isinstance(x, Mapping):
-        return {key: to_device(value, device) for key, value in x.items()}
-    if x.ndim == 4 and (device.type == "cuda" or min(x.shape[-2:]) >= 64):
-        return x.to(device, non_blocking=True, memory_format=torch.channels_last)
-    return x.to(device, non_blocking=True)
-
-
-def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
-    """Move the model to the device; conv nets go channels-last on CUDA, where tensor cores like it."""
-    model.to(device)
-    if device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
-        model.to(memory_format=torch.channels_last)
-    return model
+from .runtime import autocast, grad_scaler, pick_device, prepare_model, to_device
+from .storage import load_checkpoint, save_checkpoint
 
 
 # ---------------------------------------------------------------------------------------------- one epoch
@@ -138,16 +86,6 @@ def predict(model, loader_or_batch, device=None) -> torch.Tensor:
     return torch.cat(probs)
 
 
-# ---------------------------------------------------------------------------------------------- schedules
-def warmup_then_decay(warmup_steps: int, total_steps: int):
-    """LR multiplier for LambdaLR: 0 -> 1 linearly over warm-up, then linearly to 0 (BERT's fine-tuning schedule)."""
-    def multiplier(step: int) -> float:
-        if step < warmup_steps:
-            return step / max(1, warmup_steps)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-    return multiplier
-
-
 # ---------------------------------------------------------------------------------------------- history, stopping
 @dataclass
 class History:
@@ -174,6 +112,14 @@ class History:
     def best_record(self) -> dict:
         """The record of `best_epoch`: what the model scores after early stopping restored its best weights."""
         return next(r for r in self.records if r["epoch"] == self.best_epoch)
+
+    def best_epoch_of(self, monitor: str) -> int | None:
+        """The first epoch with the best `monitor` value (lowest loss, highest accuracy), as EarlyStopping counts."""
+        scored = [r for r in self.records if r.get(monitor) is not None]
+        if not scored:
+            return None
+        pick = max if "acc" in monitor else min
+        return pick(scored, key=lambda r: r[monitor])["epoch"]
 
     def best(self, key: str = "val_acc") -> float:
         """The best value of a column (max for accuracies, min for losses)."""
@@ -219,63 +165,6 @@ def replay_early_stopping(val_losses, patience: int) -> tuple[int, int]:
     return len(val_losses), stopper.best_epoch
 
 
-# ---------------------------------------------------------------------------------------------- checkpoints
-def architecture(model: nn.Module) -> dict[str, list[int]]:
-    """Parameter and buffer names with their shapes: what must match for a checkpoint to fit."""
-    return {k: list(v.shape) for k, v in model.state_dict().items()}
-
-
-def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int = 0, history: History | None = None,
-                    run_name: str | None = None) -> Path:
-    """Write a checkpoint atomically: to a temporary file first, then renamed, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"model": model.state_dict(), "architecture": architecture(model), "epoch": epoch,
-             "run_name": run_name or path.stem,
-             "optimizer": optimizer.state_dict() if optimizer else None,
-             "scheduler": scheduler.state_dict() if scheduler else None,
-             "history": history.records if history else [],
-             "stop_reason": history.stop_reason if history else "", "best_epoch": history.best_epoch if history else None}
-    return atomic_save(state, path)
-
-
-def atomic_save(obj, path) -> Path:
-    """torch.save to a hidden temporary file, then rename: a crash never leaves half a file under `path`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def load_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None) -> dict:
-    """Load a checkpoint (weights_only=True: no code runs) into `model`; mismatched keys are named in the error."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No checkpoint at {path}.")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    check_architecture(state.get("architecture", {}), model, path)
-    model.load_state_dict(state["model"])
-    if optimizer is not None and state.get("optimizer"):
-        optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state.get("scheduler"):
-        scheduler.load_state_dict(state["scheduler"])
-    return state
-
-
-def check_architecture(saved: dict, model: nn.Module, path) -> None:
-    """Raise CheckpointError naming missing, unexpected and reshaped keys if the checkpoint is another model's."""
-    current = architecture(model)
-    missing = sorted(set(current) - set(saved))
-    unexpected = sorted(set(saved) - set(current))
-    reshaped = sorted(k for k in set(saved) & set(current) if list(saved[k]) != current[k])
-    if missing or unexpected or reshaped:
-        parts = [f"{label}: {keys[:5]}{' ...' if len(keys) > 5 else ''}"
-                 for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape differs", reshaped))
-                 if keys]
-        raise CheckpointError(f"Checkpoint {path} is for a different architecture ({'; '.join(parts)}).")
-
-
 # ---------------------------------------------------------------------------------------------- fit
 def fit(model: nn.Module, train_loader, val_loader=None, *, optimizer, epochs: int, scheduler=None,
         batch_scheduler=None, loss_fn=None, device=None, early_stopping: EarlyStopping | None = None,
@@ -284,45 +173,26 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, optimizer, epochs: i
     """Train for `epochs` epochs; returns a History.
 
     scheduler steps once an epoch, batch_scheduler once a batch (e.g. OneCycleLR). With `early_stopping`
-    the best weights are restored at the end. `checkpoint` is a file written after every epoch; with
-    `resume=True` training continues from it. `time_budget` (seconds) stops training when it runs out.
-    `progress=False` hides the progress bars (for many small runs).
-    A NaN or infinite loss stops training with a message and restores the best weights so far.
+    the best weights are kept and restored at the end (without it, nothing is copied). `checkpoint` is a file
+    written after every epoch; with `resume=True` training continues from it. `time_budget` (seconds) stops
+    training when it runs out. `progress=False` hides the progress bars (for many small runs).
+    A NaN or infinite loss stops training with a message (restoring the best weights when early stopping is on).
     """
     device = torch.device(device) if device else pick_device()
     prepare_model(model, device)
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
-    tracker = early_stopping or EarlyStopping(patience=None, monitor="val_loss" if val_loader else "train_loss")
-    use_fp16 = device.type == "cuda" and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda") if use_fp16 else None
-    history, start = History(), 1
-    if checkpoint is not None:
-        history, start = _start_from_checkpoint(Path(checkpoint), resume, model, optimizer, scheduler)
-    plot = LiveCurves() if live_plot else None
+    step = Step(optimizer, loss_fn or nn.CrossEntropyLoss(), device, grad_scaler(device), clip_grad_norm,
+                batch_scheduler)
+    history, start = _start_from_checkpoint(checkpoint, resume, model, optimizer, scheduler)
+    plot = _live_curves() if live_plot else None
     deadline = time.perf_counter() + time_budget if time_budget else None
     for epoch in tqdm(range(start, epochs + 1), desc="epochs", initial=start - 1, total=epochs, disable=not progress):
-        t0 = time.perf_counter()
-        lr = optimizer.param_groups[-1]["lr"]
         try:
-            train_loss, train_acc, out_of_time = train_one_epoch(
-                model, train_loader, loss_fn, optimizer, device, scaler, clip_grad_norm, batch_scheduler, deadline,
-                desc=f"epoch {epoch}", progress=progress)
+            record, out_of_time = run_epoch(model, step, epoch, train_loader, val_loader, scheduler, deadline, progress)
         except NonFiniteLossError as err:
-            history.stop_reason = f"non-finite loss in epoch {epoch}: {err}"
-            print(f"Stopped: {history.stop_reason} Best weights (epoch {tracker.best_epoch}) restored.")
-            tracker.restore(model)
-            history.best_epoch = tracker.best_epoch
-            return history
-        record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "lr": lr,
-                  "train_seconds": time.perf_counter() - t0}
-        if val_loader is not None:
-            val = evaluate(model, val_loader, loss_fn, device)
-            record.update(val_loss=val["loss"], val_acc=val["acc"])
-        if scheduler is not None:
-            scheduler.step()
-        record["seconds"] = time.perf_counter() - t0
+            _stop_on_non_finite(history, epoch, err, model, early_stopping)
+            break
         history.records.append(record)
-        stop = tracker.step(record, model)
+        stop = early_stopping is not None and early_stopping.step(record, model)
         if plot:
             plot.update(history)
         if checkpoint is not None:
@@ -330,39 +200,76 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, optimizer, epochs: i
         if stop or out_of_time:
             history.stop_reason = "early stopping" if stop else f"time budget of {time_budget:.0f}s used"
             break
-    history.best_epoch = tracker.best_epoch
+    history.best_epoch = early_stopping.best_epoch if early_stopping else history.best_epoch_of(step.monitor(val_loader))
     if early_stopping is not None:
         early_stopping.restore(model)
     return history
 
 
-def _start_from_checkpoint(path: Path, resume: bool, model, optimizer, scheduler) -> tuple[History, int]:
+@dataclass
+class Step:
+    """What one optimisation step needs besides the model and the batch."""
+
+    optimizer: torch.optim.Optimizer
+    loss_fn: nn.Module
+    device: torch.device
+    scaler: torch.amp.GradScaler | None = None
+    clip_grad_norm: float | None = None
+    batch_scheduler: object = None
+
+    @staticmethod
+    def monitor(val_loader) -> str:
+        """The column that decides the best epoch: validation loss, or training loss when there is no validation."""
+        return "val_loss" if val_loader is not None else "train_loss"
+
+
+def learning_rates(optimizer: torch.optim.Optimizer) -> dict:
+    """`lr`: the largest group's learning rate (the new head's, under discriminative LRs); `lrs`: every group's."""
+    lrs = [group["lr"] for group in optimizer.param_groups]
+    return {"lr": max(lrs), "lrs": lrs} if len(lrs) > 1 else {"lr": lrs[0]}
+
+
+def run_epoch(model, step: Step, epoch: int, train_loader, val_loader, scheduler, deadline, progress: bool):
+    """Train one epoch, validate, step the epoch scheduler; returns (the epoch's record, out of time?)."""
+    t0 = time.perf_counter()
+    record = {"epoch": epoch, **learning_rates(step.optimizer)}
+    train_loss, train_acc, out_of_time = train_one_epoch(
+        model, train_loader, step.loss_fn, step.optimizer, step.device, step.scaler, step.clip_grad_norm,
+        step.batch_scheduler, deadline, desc=f"epoch {epoch}", progress=progress)
+    record.update(train_loss=train_loss, train_acc=train_acc, train_seconds=time.perf_counter() - t0)
+    if val_loader is not None:
+        val = evaluate(model, val_loader, step.loss_fn, step.device)
+        record.update(val_loss=val["loss"], val_acc=val["acc"])
+    if scheduler is not None:
+        scheduler.step()
+    record["seconds"] = time.perf_counter() - t0
+    return record, out_of_time
+
+
+def _stop_on_non_finite(history: History, epoch: int, err: Exception, model, early_stopping) -> None:
+    """Record why training stopped; put back the best weights when early stopping kept them."""
+    history.stop_reason = f"non-finite loss in epoch {epoch}: {err}"
+    if early_stopping is not None:
+        early_stopping.restore(model)
+        print(f"Stopped: {history.stop_reason} Best weights (epoch {early_stopping.best_epoch}) restored.")
+    else:
+        print(f"Stopped: {history.stop_reason} The weights are those of the last step and may be non-finite: "
+              "pass early_stopping=EarlyStopping(...) to keep and restore the best epoch's weights.")
+
+
+def _start_from_checkpoint(path, resume: bool, model, optimizer, scheduler) -> tuple[History, int]:
     """Resume from `path`, or refuse to overwrite an existing checkpoint of another run."""
-    if not path.exists():
+    if path is None or not Path(path).exists():
         return History(), 1
     if not resume:
         raise CheckpointError(f"{path} already exists. Pass resume=True to continue that run, or choose a new "
                               "checkpoint path (the existing file is left as it is).")
     state = load_checkpoint(path, model, optimizer, scheduler)
-    print(f"Resuming {path.name} after epoch {state['epoch']}.")
+    print(f"Resuming {Path(path).name} after epoch {state['epoch']}.")
     return History(list(state["history"])), state["epoch"] + 1
 
 
-class LiveCurves:
-    """Learning curves redrawn in place in a notebook after every epoch."""
-
-    def __init__(self):
-        from IPython.display import display
-        import matplotlib.pyplot as plt
-        self.fig, self.axes = plt.subplots(1, 2, figsize=(9, 3.2))
-        plt.close(self.fig)
-        self.handle = display(self.fig, display_id=True)
-
-    def update(self, history: History) -> None:
-        from .plots import plot_history
-        for ax in self.axes:
-            ax.clear()
-        plot_history(history, axes=self.axes)
-        self.fig.tight_layout()
-        if self.handle is not None:
-            self.handle.update(self.fig)
+def _live_curves():
+    """Learning curves redrawn in the notebook after each epoch (imported late: plotting is optional here)."""
+    from .plots import LiveCurves
+    return LiveCurves()

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .models import set_train_mode
-from .train import autocast, pick_device, prepare_model, to_device
+from .runtime import autocast, pick_device, prepare_model, to_device
 
 
 @dataclass
@@ -33,6 +33,15 @@ class LRFinderResult:
 def exponential_lr(step: int, steps: int, start_lr: float, end_lr: float) -> float:
     """The sweep's learning rate at `step`: start_lr at step 0, end_lr at step steps-1, evenly spaced in log."""
     return start_lr * (end_lr / start_lr) ** (step / max(1, steps - 1))
+
+
+def warmup_then_decay(warmup_steps: int, total_steps: int):
+    """LR multiplier for LambdaLR: 0 -> 1 linearly over warm-up, then linearly to 0 (BERT's fine-tuning schedule)."""
+    def multiplier(step: int) -> float:
+        if step < warmup_steps:
+            return step / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+    return multiplier
 
 
 def _batches(loader, steps: int):
