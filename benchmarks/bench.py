@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from tlcourse import data, features, models, runtime, train
+from tlcourse import course, features, models, runtime, train
 
 OUT = Path(__file__).parent / "results"
 
@@ -60,9 +60,7 @@ def bench_fit_overhead(repeats: int = 3, epochs: int = 2) -> dict:
 def bench_cached_vs_classic(epochs: int = 10) -> dict:
     """Ants/bees head training for `epochs`: frozen backbone run every epoch vs cached features."""
     device = runtime.pick_device()
-    backbone, transform, info = models.load_backbone("efficientnet_lite0")
-    train_set = data.load_dataset("hymenoptera", "train", transform=transform)
-    val_set = data.load_dataset("hymenoptera", "val", transform=transform)
+    backbone, transform, info, train_set, val_set = course.ants_bees()
 
     def head(seed=0):
         torch.manual_seed(seed)

@@ -128,14 +128,6 @@ def test_predict_returns_probabilities():
     assert probs.shape == (64, 2) and torch.allclose(probs.sum(1), torch.ones(64))
 
 
-def test_warmup_then_decay_rises_then_falls_to_zero():
-    from tlcourse.tuning import warmup_then_decay
-    f = warmup_then_decay(10, 100)
-    assert [f(s) for s in (0, 5, 10, 55, 100, 120)] == [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
-    from tlcourse.checks import check_warmup_schedule
-    check_warmup_schedule(lambda step, w, t: warmup_then_decay(w, t)(step))
-
-
 def test_photo_batches_go_channels_last_on_cpu_tiny_ones_do_not():
     cpu = torch.device("cpu")
     assert runtime.to_device(torch.zeros(2, 3, 64, 80), cpu).is_contiguous(memory_format=torch.channels_last)

@@ -44,3 +44,9 @@ def test_lr_find_with_a_broken_model_is_a_clear_error():
 def test_schedule_trace_follows_the_scheduler_without_training():
     trace = tuning.schedule_trace(lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.1), 5, lr=1.0)
     assert trace == pytest.approx([1.0, 1.0, 0.1, 0.1, 0.01])
+
+
+def test_warmup_then_decay_wraps_warmup_multiplier_for_lambdalr():
+    f = tuning.warmup_then_decay(10, 100)
+    assert [f(s) for s in (0, 5, 10, 55, 100, 120)] == [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
+    assert all(f(s) == tuning.warmup_multiplier(s, 10, 100) for s in range(0, 130, 7))

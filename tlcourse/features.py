@@ -81,13 +81,21 @@ class ProbeResult:
         return self.model.predict_proba(np.asarray(features))
 
 
-def linear_probe(train_features, train_labels, val_features, val_labels, C: float = 1.0) -> ProbeResult:
-    """Standardise, then logistic regression: the simplest honest test of how good features are."""
+def probe_estimator(C: float = 1.0):
+    """The linear probe as an unfitted scikit-learn estimator: standardise, then logistic regression.
+
+    Use it wherever scikit-learn takes an estimator (cross_val_score, GridSearchCV); `linear_probe` fits the same one.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
+
+
+def linear_probe(train_features, train_labels, val_features, val_labels, C: float = 1.0) -> ProbeResult:
+    """Fit `probe_estimator(C)` on the training features: the simplest honest test of how good features are."""
     t0 = time.perf_counter()
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
+    clf = probe_estimator(C)
     clf.fit(np.asarray(train_features), np.asarray(train_labels))
     seconds = time.perf_counter() - t0
     return ProbeResult(clf, clf.score(np.asarray(train_features), np.asarray(train_labels)),

@@ -229,6 +229,14 @@ def unfreeze_last(model: nn.Module, info: BackboneInfo, n_stages: int) -> list[s
     return chosen
 
 
+def forward_flops(model: nn.Module, example: torch.Tensor) -> int:
+    """Floating-point operations of one forward pass on `example` (eval mode, no gradients), counted by PyTorch."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.eval()(example)
+    return counter.get_total_flops()
+
+
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     """(trainable, total) parameter counts."""
     params = list(model.parameters())

@@ -40,14 +40,15 @@ def checkpoint_path() -> Path:
     return cache_dir("checkpoints") / "digits_0-4_cnn.pt"
 
 
-def pretrain_on_digits(epochs: int = 30, seed: int = 0) -> tuple[SmallCNN, train.History]:
-    """Lesson 01's recipe: SmallCNN on digits 0-4, Adam at 1e-3, batches of 64, 30 epochs, on the CPU."""
+def pretrain_on_digits(epochs: int = 30, lr: float = 1e-3, batch_size: int = 64,
+                       seed: int = 0) -> tuple[SmallCNN, train.History]:
+    """Lesson 01's recipe, the only copy: SmallCNN on digits 0-4 with Adam, on the CPU; returns (model, History)."""
     source_train = subsets.as_tensor_dataset(data.digits("train", classes=SOURCE_CLASSES))
     source_val = subsets.as_tensor_dataset(data.digits("val", classes=SOURCE_CLASSES))
     runtime.seed_everything(seed)
     model = SmallCNN()
-    history = train.fit(model, DataLoader(source_train, batch_size=64, shuffle=True),
-                        DataLoader(source_val, batch_size=256), optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+    history = train.fit(model, DataLoader(source_train, batch_size=batch_size, shuffle=True),
+                        DataLoader(source_val, batch_size=256), optimizer=torch.optim.Adam(model.parameters(), lr=lr),
                         epochs=epochs, device="cpu", progress=False)
     return model, history
 

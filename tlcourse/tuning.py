@@ -35,13 +35,16 @@ def exponential_lr(step: int, steps: int, start_lr: float, end_lr: float) -> flo
     return start_lr * (end_lr / start_lr) ** (step / max(1, steps - 1))
 
 
+def warmup_multiplier(step: int, warmup_steps: int, total_steps: int) -> float:
+    """The LR multiplier at `step`: 0 -> 1 linearly over warm-up, then linearly to 0 (BERT's fine-tuning schedule)."""
+    if step < warmup_steps:
+        return step / max(1, warmup_steps)
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
 def warmup_then_decay(warmup_steps: int, total_steps: int):
-    """LR multiplier for LambdaLR: 0 -> 1 linearly over warm-up, then linearly to 0 (BERT's fine-tuning schedule)."""
-    def multiplier(step: int) -> float:
-        if step < warmup_steps:
-            return step / max(1, warmup_steps)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-    return multiplier
+    """`warmup_multiplier` as the one-argument function torch's LambdaLR expects."""
+    return lambda step: warmup_multiplier(step, warmup_steps, total_steps)
 
 
 def _batches(loader, steps: int):
