@@ -1,5 +1,4 @@
 """The command line: datasets table, doctor's exit code, clear one-line errors."""
-import pytest
 
 from tlcourse import cli
 

@@ -5,9 +5,10 @@ import zipfile
 
 import pytest
 
-from tlcourse import data, download as dl
-from tlcourse.kinds import ImageFolderWithManifest, TextTable
+from tlcourse import data
+from tlcourse import download as dl
 from tlcourse.errors import ChecksumError, DatasetMissingError, UnsafeArchiveError
+from tlcourse.kinds import ImageFolderWithManifest, TextTable
 
 
 def test_download_file_url_with_checksum(tmp_path):

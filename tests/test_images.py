@@ -2,7 +2,6 @@
 import warnings
 
 import pytest
-import torch
 from torch.utils.data import DataLoader
 
 from tests.conftest import make_image

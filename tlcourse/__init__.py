@@ -1,8 +1,20 @@
 """tlcourse: the helpers behind a hands-on transfer-learning course.
 
-Modules, one concern each: `data` (datasets), `images` (image files), `models` (backbones and surgery),
-`train` (the training loop), `features` (cached feature extraction, probes), `plots`, `checks`
-(exercise feedback), `text` (language encoder), `doctor`, `cli`.
+One concern per module (the lessons import the modules, not names from here):
+
+- data: the dataset registry and `load_dataset`; kinds: how each kind of dataset is counted, fetched, verified, loaded
+- download: fetching with checksums and safe extraction; paths: where data, caches and checkpoints live
+- images: image files as datasets (your own photos too); subsets: a few classes, k examples per class
+- models: pretrained backbones and network surgery (heads, freezing, parameter groups, FLOPs); efficientnet_lite: Lite0
+- course: the backbone + ants/bees setup most image lessons share
+- runtime: device, mixed precision, memory format, seeds; storage: atomic files, checkpoints, fingerprints, caches
+- train: one epoch, evaluation, History, EarlyStopping and `fit`; tuning: LR finder and LR schedules
+- features: cached feature extraction and probes; text: the MiniLM sentence encoder and SST-2 batches
+- pretrain: lesson 01's small CNN and its checkpoint; experiments: data-efficiency comparisons
+- plots: general figures; figures: the figures of whole experiments (lessons 05, 06)
+- checks: exercise feedback, one module per lesson, with machine-readable outcomes
+- student: student versions of the notebooks; doctor: is this machine ready; cli: the `tlcourse` command
+- errors: the exceptions a learner may see, each with its fix
 """
 from .doctor import doctor
 

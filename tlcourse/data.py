@@ -2,9 +2,9 @@
 and load it, and the functions the lessons and the `tlcourse` command call."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

@@ -1,7 +1,7 @@
 """Harnesses for comparisons a lesson runs many times: strategies against the number of labelled examples."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -4,7 +4,7 @@ General-purpose plots (images, learning curves, confusion matrices) live in `plo
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -5,8 +5,8 @@ import csv
 import hashlib
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
@@ -69,11 +69,11 @@ class ImageFiles(Dataset):
             return (self.transform(image) if self.transform else image), label
         raise RuntimeError("No readable image in this dataset.")
 
-    def with_transform(self, transform: Callable | None) -> "ImageFiles":
+    def with_transform(self, transform: Callable | None) -> ImageFiles:
         """The same files with another transform (e.g. augmentation for training, none for display)."""
         return ImageFiles(self.samples, self.classes, transform, self.min_side, check_files=False)
 
-    def subset(self, indices) -> "ImageFiles":
+    def subset(self, indices) -> ImageFiles:
         """A dataset holding only the given indices (for few-shot experiments)."""
         return ImageFiles([self.samples[i] for i in indices], self.classes, self.transform, self.min_side,
                           check_files=False)

@@ -10,10 +10,11 @@ import csv
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from torch.utils.data import Dataset
 
@@ -108,7 +109,7 @@ def _sha256_while_unchanged(path: Path) -> str:
     return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return dl.sha256_file(path)
 

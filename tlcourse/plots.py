@@ -1,12 +1,16 @@
 """Figures the lessons draw: each titled, with labelled axes, readable at notebook width."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import numpy as np
 import torch
+from matplotlib.ticker import MaxNLocator
+
+if TYPE_CHECKING:
+    from .train import History
 
 
 def to_image(x: torch.Tensor, mean=(0.5,) * 3, std=(0.5,) * 3) -> np.ndarray:
@@ -148,8 +152,8 @@ class LiveCurves:
     """Learning curves redrawn in place in a notebook after every epoch."""
 
     def __init__(self):
-        from IPython.display import display
         import matplotlib.pyplot as plt
+        from IPython.display import display
         self.fig, self.axes = plt.subplots(1, 2, figsize=(9, 3.2))
         plt.close(self.fig)
         self.handle = display(self.fig, display_id=True)

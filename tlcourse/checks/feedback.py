@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable, NoReturn
+from typing import NoReturn
 
 from ..errors import TLCourseError
 
