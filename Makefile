@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: lab setup test unit notebooks student bench executed clean-cache
+.PHONY: lab setup test unit lint format notebooks student bench executed clean-cache
 
 $(BIN)/tlcourse: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,14 @@ setup: $(BIN)/tlcourse  ## create the virtual environment and install the course
 lab: setup  ## set everything up and open the course in JupyterLab
 	$(BIN)/jupyter lab $(LAB_ARGS) notebooks/00_welcome.ipynb
 
-test: $(BIN)/tlcourse  ## unit tests, then every notebook top to bottom (nbval)
+test: $(BIN)/tlcourse lint  ## lint, unit tests, then every notebook top to bottom (nbval)
 	$(BIN)/python -m pytest -q --durations=15 --nbval-lax tests notebooks
+
+lint: $(BIN)/tlcourse  ## ruff: the lint rules in pyproject.toml
+	$(BIN)/ruff check tlcourse tests benchmarks
+
+format: $(BIN)/tlcourse  ## ruff format: apply the formatter
+	$(BIN)/ruff format tlcourse tests benchmarks
 
 unit: $(BIN)/tlcourse  ## unit tests only
 	$(BIN)/python -m pytest -q tests

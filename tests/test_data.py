@@ -99,3 +99,33 @@ def test_class_subset_digits_matches_as_tensor_dataset():
     assert torch.equal(x, reference.tensors[0]) and torch.equal(y, reference.tensors[1])
     with pytest.raises(ValueError, match="digits"):
         subsets.class_subset("hymenoptera", "val", [0, 1])
+
+
+def test_sst2_loads_through_load_dataset_like_every_dataset():
+    if not data.is_complete(data.REGISTRY["sst2"]):
+        pytest.skip("SST-2 not present")
+    dev = data.load_dataset("sst2", "dev")
+    assert len(dev) == 872 and dev.classes == ["negative", "positive"] and dev[0][1] in (0, 1)
+    assert load_sst2("dev") == (dev.sentences, dev.targets)
+
+
+def test_every_registry_entry_has_a_kind_that_counts_it(tmp_data):
+    from tlcourse.kinds import DatasetKind
+    for spec in data.REGISTRY.values():
+        assert isinstance(spec.kind, DatasetKind)
+        counts = data.count_items(spec)  # an empty data root: nothing present except what a library bundles
+        assert set(counts) == set(spec.splits)
+        assert (counts == spec.splits) == (spec.kind.where_label is not None)
+
+
+def test_a_new_dataset_is_one_registry_entry(tmp_data, monkeypatch):
+    """A text table added by one line loads through the same path as SST-2, with no code changed."""
+    from tlcourse.kinds import TextTable
+    folder = tmp_data / "reviews"
+    folder.mkdir()
+    (folder / "train.tsv").write_text("sentence\tlabel\ngood film .\t1\nbad film .\t0\n")
+    spec = data.DatasetSpec("reviews", "reviews", "two reviews", "made by the test", {"train": 2},
+                            TextTable(classes=("bad", "good")))
+    monkeypatch.setitem(data.REGISTRY, "reviews", spec)
+    table = data.load_dataset("reviews", "train")
+    assert table.sentences == ["good film .", "bad film ."] and table.targets == [1, 0] and data.is_complete(spec)
