@@ -149,3 +149,36 @@ def test_bigger_lites_load_strictly_and_recognise_an_insect(real_data, name, siz
     with torch.no_grad():
         assert torch.allclose(top(models.layer_output(model, x[:2], "stage6", info)), model.forward_features(x[:2]),
                               atol=1e-4)
+
+
+def test_a_saved_model_describes_itself_and_predicts(tmp_path):
+    from PIL import Image
+    from tlcourse.errors import CheckpointError
+    from tlcourse.train import save_checkpoint
+    torch.manual_seed(0)
+    model, transform, info = models.load_backbone("efficientnet_lite0", pretrained=False)
+    models.replace_head(model, info, 3)
+    path = models.save_model(tmp_path / "m" / "model.pt", model, info, ["ants", "bees", "wasps"], transform,
+                             meta={"val_acc": 0.5})
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # written atomically: no temporary file left
+    raw = torch.load(path, weights_only=True)
+    assert raw["backbone"] == "efficientnet_lite0" and raw["input_size"] == 224 and raw["mean"] == [0.5] * 3
+    loaded = models.load_model(path)
+    assert loaded.classes == ["ants", "bees", "wasps"] and not loaded.model.training and loaded.meta == {"val_acc": 0.5}
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(loaded.model(x), model.eval()(x))
+    assert repr(loaded.transform) == repr(transform)
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (300, 200), (10, 120, 30)).save(photo)
+    out = models.predict_images(loaded, [photo, Image.open(photo)], k=2)
+    assert len(out) == 2 and out[0] == out[1] and len(out[0]) == 2 and out[0][0][1] >= out[0][1][1]
+    assert {c for c, _ in models.predict_images(path, [photo], k=5)[0]} == {"ants", "bees", "wasps"}
+    (tmp_path / "notes.pt").write_text("hello")
+    with pytest.raises(CheckpointError, match="not a tlcourse model file.*tlcourse train"):
+        models.load_model(tmp_path / "notes.pt")
+    save_checkpoint(tmp_path / "ckpt.pt", model)
+    with pytest.raises(CheckpointError, match="training checkpoint"):
+        models.load_model(tmp_path / "ckpt.pt")
+    with pytest.raises(CheckpointError, match="No model file"):
+        models.load_model(tmp_path / "absent.pt")
