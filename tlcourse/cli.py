@@ -50,9 +50,9 @@ def cmd_verify(args) -> int:
 
 
 def cmd_doctor(_args) -> int:
-    """Report versions, device, datasets and weights; exit 0 only when the course can run."""
-    from .doctor import doctor
-    return 0 if doctor() else 1
+    """Report versions, device, datasets and weights; exit 0 all ready, 1 own images only, 2 not usable."""
+    from .doctor import doctor_status
+    return doctor_status()
 
 
 def cmd_student(args) -> int:
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check a dataset's files against published checksums")
     p.add_argument("name", choices=list(data.REGISTRY))
     p.set_defaults(func=cmd_verify)
-    sub.add_parser("doctor", help="check that this machine can run the course").set_defaults(func=cmd_doctor)
+    sub.add_parser("doctor", help="check this machine: exit 0 all ready, 1 own images only (lessons' data missing), 2 not usable").set_defaults(func=cmd_doctor)
     p = sub.add_parser("student", help="write student notebooks with solutions stubbed out")
     p.add_argument("--source", default="notebooks")
     p.add_argument("--out", default="student")
