@@ -258,11 +258,11 @@ def save_figures(out: Path, probs: torch.Tensor, val: images.ImageFiles, metrics
         photos = [images.open_rgb(val.samples[i][0], 256) for i in wrong]
         titles = [f"true {val.classes[val.targets[i]]}\npred {val.classes[int(probs[i].argmax())]} "
                   f"{float(probs[i].max()):.0%}" for i in wrong]
-        written.append(_save(show_images(photos, titles, title="Misclassified validation photos"),
-                             out / "misclassified.png"))
+        grid = show_images(photos, titles, ncols=min(6, len(wrong)), title="Misclassified validation photos")
+        written.append(_save(grid, out / "misclassified.png"))
     if history is not None and len(history):
         axes = plot_history(history)
-        axes[0].figure.suptitle("Fine-tuning the top stage (cached stage6 maps)")
+        axes[0].figure.suptitle("Fine-tuning the top stage (cached stage6 maps)", y=1.04)
         written.append(_save(axes[0].figure, out / "learning_curve.png"))
     plt.close("all")
     return written
