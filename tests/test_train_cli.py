@@ -83,6 +83,8 @@ def _one_line_error(argv, capsys, *needles):
 def test_bad_inputs_are_one_line_errors(tmp_path, tmp_data, capsys):
     out = str(tmp_path / "out")
     _one_line_error(["train", str(tmp_path / "nowhere"), "--out", out], capsys, "does not exist")
+    _one_line_error(["train", "--out", out], capsys, "Give DATA")
+    _one_line_error(["train", str(tmp_path), "--csv", str(tmp_path / "x.csv"), "--out", out], capsys, "not both")
     (tmp_path / "labels.csv").write_text("path,class\na.jpg,cat\n")
     _one_line_error(["train", "--csv", str(tmp_path / "labels.csv"), "--out", out], capsys, "'file' and 'label'")
     make_photos(tmp_path / "one", classes={"red": COLOURS["red"]})

@@ -54,8 +54,11 @@ def check_options(cfg: TrainConfig) -> None:
     """Refuse bad options before any work: missing paths, unknown modes, an --out that holds another model."""
     if cfg.fine_tune not in ("none", "top", "auto"):
         raise TrainInputError(f"--fine-tune must be none, top or auto, not {cfg.fine_tune!r}.")
-    if cfg.csv is None and cfg.data is None:
-        raise TrainInputError("Give DATA (a folder of class folders) or --csv labels.csv --images DIR.")
+    if (cfg.csv is None) == (cfg.data is None):
+        raise TrainInputError("Give either DATA (a folder of class folders) or --csv labels.csv --images DIR, "
+                              "not both." if cfg.csv else "Give DATA (a folder of class folders) or --csv labels.csv.")
+    if cfg.images is not None and cfg.csv is None:
+        raise TrainInputError("--images goes with --csv (the folder of the photos the CSV names).")
     for label, path in (("DATA", cfg.data), ("--csv", cfg.csv), ("--images", cfg.images)):
         if path is not None and not Path(path).exists():
             raise TrainInputError(f"{label} {path} does not exist. Fix: check the path (it is relative to "
