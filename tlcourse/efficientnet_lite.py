@@ -1,8 +1,9 @@
-"""EfficientNet-Lite0 (Tan & Le 2019, the "Lite" variant): the course's offline ImageNet backbone.
+"""EfficientNet-Lite0/1/2 (Tan & Le 2019, the "Lite" variant): the course's offline ImageNet backbones.
 
 Lite differs from EfficientNet-B0 by having no squeeze-excite, ReLU6 instead of swish, and a fixed stem and
-head. Module names follow the lukemelas `efficientnet_pytorch` layout so the published state_dict loads with
-`strict=True`.
+head: width and depth multipliers scale the blocks but not the stem (32 channels), the first and last stage's
+repeats, or the head (1280 channels). Module names follow the lukemelas `efficientnet_pytorch` layout so the
+published state_dicts load with `strict=True`.
 """
 from __future__ import annotations
 
@@ -17,6 +18,26 @@ from torch import nn
 BLOCKS = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
           (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
 BN = dict(eps=1e-3, momentum=0.01)  # TensorFlow's defaults, which the weights were trained with
+# name: (width multiplier, depth multiplier, input resolution, dropout), as in the EfficientNet-Lite release
+VARIANTS = {"efficientnet_lite0": (1.0, 1.0, 224, 0.2), "efficientnet_lite1": (1.0, 1.1, 240, 0.2),
+            "efficientnet_lite2": (1.1, 1.2, 260, 0.3)}
+
+
+def round_filters(channels: int, width: float, divisor: int = 8) -> int:
+    """Channels scaled by `width`, rounded to a multiple of 8 (never more than 10 % below the scaled value)."""
+    scaled = channels * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * scaled else rounded
+
+
+def block_table(width: float = 1.0, depth: float = 1.0) -> list[tuple[int, int, int, int, int, int]]:
+    """BLOCKS scaled for a Lite variant: inner stages get ceil(depth * repeats); stem width and end stages fixed."""
+    table = []
+    for index, (repeats, k, s, e, c_in, c_out) in enumerate(BLOCKS):
+        fixed = index in (0, len(BLOCKS) - 1)
+        table.append((repeats if fixed else math.ceil(depth * repeats), k, s, e,
+                       c_in if index == 0 else round_filters(c_in, width), round_filters(c_out, width)))
+    return table
 
 
 class Conv2dSame(nn.Conv2d):
@@ -55,19 +76,20 @@ class MBConv(nn.Module):
         return h + x if self.has_skip else h
 
 
-class EfficientNetLite0(nn.Module):
-    """Stem, 16 MBConv blocks in 7 stages, 1x1 head conv to 1280 channels, pooling, dropout, classifier."""
+class EfficientNetLite(nn.Module):
+    """Stem, MBConv blocks in 7 stages, 1x1 head conv to 1280 channels, pooling, dropout, classifier."""
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.2):
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2, width: float = 1.0, depth: float = 1.0):
         super().__init__()
+        self.table = block_table(width, depth)
         self._conv_stem = Conv2dSame(3, 32, 3, 2, bias=False)
         self._bn0 = nn.BatchNorm2d(32, **BN)
         blocks = []
-        for repeats, k, s, e, c_in, c_out in BLOCKS:
+        for repeats, k, s, e, c_in, c_out in self.table:
             for r in range(repeats):
                 blocks.append(MBConv(c_in if r == 0 else c_out, c_out, k, s if r == 0 else 1, e))
         self._blocks = nn.Sequential(*blocks)
-        self._conv_head = Conv2dSame(320, 1280, 1, bias=False)
+        self._conv_head = Conv2dSame(self.table[-1][5], 1280, 1, bias=False)
         self._bn1 = nn.BatchNorm2d(1280, **BN)
         self._avg_pooling = nn.AdaptiveAvgPool2d(1)
         self._dropout = nn.Dropout(dropout)
@@ -84,11 +106,24 @@ class EfficientNetLite0(nn.Module):
         return self._fc(self._dropout(self.forward_features(x)))
 
 
-def stage_names() -> dict[str, list[str]]:
-    """Named stages (stem, stage1..stage7, head, classifier) mapped to module-name prefixes."""
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0: width 1.0, depth 1.0, 224 px; 16 blocks."""
+
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2):
+        super().__init__(num_classes, dropout)
+
+
+def build(name: str, num_classes: int = 1000) -> EfficientNetLite:
+    """An EfficientNet-Lite variant by name (efficientnet_lite0/1/2), randomly initialised."""
+    width, depth, _size, dropout = VARIANTS[name]
+    return EfficientNetLite(num_classes, dropout, width, depth)
+
+
+def stage_names(table: list | None = None) -> dict[str, list[str]]:
+    """Named stages (stem, stage1..stage7, head, classifier) mapped to module-name prefixes (Lite0's by default)."""
     stages = {"stem": ["_conv_stem", "_bn0"]}
     index = 0
-    for number, (repeats, *_rest) in enumerate(BLOCKS, start=1):
+    for number, (repeats, *_rest) in enumerate(table or BLOCKS, start=1):
         stages[f"stage{number}"] = [f"_blocks.{index + r}" for r in range(repeats)]
         index += repeats
     stages["head"] = ["_conv_head", "_bn1"]
@@ -96,14 +131,14 @@ def stage_names() -> dict[str, list[str]]:
     return stages
 
 
-def layers_above(model: EfficientNetLite0, stage: str) -> nn.Sequential:
+def layers_above(model: EfficientNetLite, stage: str) -> nn.Sequential:
     """A copy of every layer above `stage`, up to the pooled 1280-d features (no classifier).
 
     It takes that stage's feature maps as input, so the top of the network can be fine-tuned on maps
     extracted once (`extract_features(..., layer=stage, pool=False)`) instead of re-running the frozen layers
     below every step. The copy leaves `model` untouched.
     """
-    stages = stage_names()
+    stages = stage_names(model.table)
     if stage not in stages or not stages[stage][0].startswith("_blocks."):
         blocks = [s for s, prefixes in stages.items() if prefixes[0].startswith("_blocks.")]
         raise ValueError(f"Cut after a block stage ({', '.join(blocks)}), not {stage!r}.")

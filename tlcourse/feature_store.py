@@ -1,0 +1,90 @@
+"""A feature cache keyed per image file content: any split, subset or copy of the same photos is served from disk.
+
+`features.extract_features` caches one file per dataset, so dividing the same photos differently runs the
+backbone again. Here each image's features are stored under the SHA-256 of its bytes (inside one store per
+backbone weights + layer + transform), so a new split only computes the images never seen before.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .images import ImageFiles
+from .models import BackboneInfo, layer_output
+from .paths import cache_dir
+from .runtime import autocast, pick_device, prepare_model, to_device
+from .storage import atomic_save, weights_fingerprint
+
+
+@functools.lru_cache(maxsize=100_000)
+def _content_hash(path: str, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a file's bytes (memoised per path, size and modification time)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:32]
+
+
+def content_hash(path: Path) -> str:
+    """The identity of an image for the cache: its bytes, whatever its name or folder."""
+    stat = Path(path).stat()
+    return _content_hash(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+def store_path(model: nn.Module, dataset: ImageFiles, layer: str, pool: bool) -> Path:
+    """The store for this backbone's weights, layer, pooling, transform and decoding size."""
+    parts = [type(model).__name__, weights_fingerprint(model), layer, f"pool={pool}", repr(dataset.transform),
+             f"min_side={dataset.min_side}"]
+    return cache_dir("image_features") / f"{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:24]}.pt"
+
+
+def _load_store(path: Path) -> dict[str, torch.Tensor]:
+    """content hash -> feature tensor, from disk (empty when there is no store yet)."""
+    if not path.is_file():
+        return {}
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    return dict(zip(saved["keys"], saved["features"]))
+
+
+@torch.no_grad()
+def _run(model, dataset: ImageFiles, layer, info, pool, batch_size, device, progress) -> torch.Tensor:
+    """The backbone over `dataset` once: features at `layer`, globally average-pooled if asked."""
+    prepare_model(model, device).eval()
+    out = []
+    loader = DataLoader(dataset, batch_size=batch_size)
+    for x, _ in tqdm(loader, desc=f"features @ {layer}", leave=False, disable=not progress):
+        with autocast(device):
+            h = layer_output(model, to_device(x, device), layer, info)
+        if pool:
+            h = (h.mean(dim=(2, 3)) if h.ndim == 4 else h).flatten(1)
+        out.append(h.float().cpu().contiguous())
+    return torch.cat(out)
+
+
+def image_features(model: nn.Module, dataset: ImageFiles, info: BackboneInfo | None = None, layer: str | None = None,
+                   *, pool: bool = True, batch_size: int = 32, device=None, progress: bool = True):
+    """(features, labels) of `dataset`, computing only images whose content is not in the store yet.
+
+    Returns (features [N, ...], labels [N]) in dataset order; `pool=False` keeps feature maps.
+    """
+    layer = layer or (info.feature_layer if info else None)
+    if layer is None:
+        raise ValueError("Name the layer to extract (or pass info= from load_backbone for the default).")
+    path = store_path(model, dataset, layer, pool)
+    store = _load_store(path)
+    keys = [content_hash(p) for p, _ in dataset.samples]
+    todo = sorted({k: i for i, k in reversed(list(enumerate(keys))) if k not in store}.values())
+    if todo:
+        device = torch.device(device) if device else pick_device()
+        computed = _run(model, dataset.subset(todo), layer, info, pool, batch_size, device, progress)
+        store.update({keys[i]: f for i, f in zip(todo, computed)})
+        atomic_save({"keys": list(store), "features": torch.stack(list(store.values()))}, path)
+    labels = torch.as_tensor(dataset.targets, dtype=torch.long)
+    return torch.stack([store[k] for k in keys]), labels

@@ -1,0 +1,369 @@
+"""`tlcourse train DATA`: a classifier for one's own photos, with every decision checked on validation data.
+
+The recipe: check the data and say what is in it; run the frozen backbone once (features cached per image);
+fit a linear probe; fine-tune the top stage only when validation says it pays; write a self-describing model,
+`metrics.json` and figures to `--out`. Bad input is a one-line TrainInputError naming the fix.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from . import efficientnet_lite, feature_store, images, models
+from .errors import TLCourseError
+from .features import linear_probe
+from .runtime import seed_everything
+from .train import EarlyStopping, evaluate, fit
+
+CUT = "stage6"  # fine-tuning "the top stage" = the layers above stage6 (stage7 + head), trained on cached maps
+MODEL_FILE = "model.pt"
+
+
+class TrainInputError(TLCourseError, ValueError):
+    """The data or the options given to `tlcourse train` cannot be used as they are."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything `tlcourse train` was asked to do."""
+
+    data: Path | None
+    out: Path
+    csv: Path | None = None
+    images: Path | None = None
+    backbone: str = "efficientnet_lite0"
+    fine_tune: str = "auto"  # none | top | auto
+    val_fraction: float = 0.2
+    seed: int = 0
+    epochs: int = 10
+    overwrite: bool = False
+    progress: bool = True
+    device: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------- checks before work
+def check_options(cfg: TrainConfig) -> None:
+    """Refuse bad options before any work: missing paths, unknown modes, an --out that holds another model."""
+    if cfg.fine_tune not in ("none", "top", "auto"):
+        raise TrainInputError(f"--fine-tune must be none, top or auto, not {cfg.fine_tune!r}.")
+    if (cfg.csv is None) == (cfg.data is None):
+        raise TrainInputError("Give either DATA (a folder of class folders) or --csv labels.csv --images DIR, "
+                              "not both." if cfg.csv else "Give DATA (a folder of class folders) or --csv labels.csv.")
+    if cfg.images is not None and cfg.csv is None:
+        raise TrainInputError("--images goes with --csv (the folder of the photos the CSV names).")
+    for label, path in (("DATA", cfg.data), ("--csv", cfg.csv), ("--images", cfg.images)):
+        if path is not None and not Path(path).exists():
+            raise TrainInputError(f"{label} {path} does not exist. Fix: check the path (it is relative to "
+                                  f"{Path.cwd()}).")
+    if cfg.fine_tune == "top" and cfg.backbone not in models.LITE_BACKBONES:
+        raise TrainInputError(f"--fine-tune top works with {', '.join(models.LITE_BACKBONES)}; use auto or none "
+                              f"with {cfg.backbone}.")
+    check_out_dir(Path(cfg.out), cfg.overwrite)
+
+
+def check_out_dir(out: Path, overwrite: bool) -> None:
+    """--out must be a folder (or absent), and a model already there is replaced only with --overwrite."""
+    if out.exists() and not out.is_dir():
+        raise TrainInputError(f"--out {out} is a file, not a folder. Fix: choose a folder name.")
+    existing = [p.name for p in (out / MODEL_FILE, out / "metrics.json") if p.exists()]
+    if existing and not overwrite:
+        raise TrainInputError(f"--out {out} already holds a model ({', '.join(existing)}). Fix: pass --overwrite "
+                              "to replace it, or choose another --out folder.")
+
+
+# ---------------------------------------------------------------------------------------------- data
+def _load_splits(cfg: TrainConfig) -> tuple[images.ImageFiles, images.ImageFiles, str]:
+    """(train, val, how they were made) from an ImageFolder tree, one folder of class folders, or a CSV."""
+    if cfg.csv is not None:
+        full = images.image_csv(cfg.csv, cfg.images)
+        how = f"{cfg.csv} + {cfg.images or Path(cfg.csv).parent}, divided {1 - cfg.val_fraction:.0%}/{cfg.val_fraction:.0%}"
+    elif (Path(cfg.data) / "train").is_dir() and (Path(cfg.data) / "val").is_dir():
+        parts = images.image_splits(cfg.data)
+        return parts["train"], parts["val"], f"{cfg.data}/train and {cfg.data}/val as given"
+    elif (Path(cfg.data) / "train").is_dir():
+        full = images.image_folder(Path(cfg.data) / "train")
+        how = f"{cfg.data}/train (no val/ folder), divided {1 - cfg.val_fraction:.0%}/{cfg.val_fraction:.0%}"
+    else:
+        full = images.image_folder(cfg.data)
+        how = f"{cfg.data}, divided {1 - cfg.val_fraction:.0%}/{cfg.val_fraction:.0%}"
+    train, val = images.split(full, cfg.val_fraction, stratify=True, seed=cfg.seed)
+    return train, val, how + " (stratified, seed %d)" % cfg.seed
+
+
+def load_data(cfg: TrainConfig) -> tuple[images.ImageFiles, images.ImageFiles, dict]:
+    """Train and val datasets with one class list, and a report: classes, counts, imbalance, files left out."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            train, val, how = _load_splits(cfg)
+        except (images.SplitMismatchError, images.DataFolderError) as err:
+            raise TrainInputError(str(err)) from None
+        except ValueError as err:  # one class only, a class too small to split, a CSV without file/label
+            raise TrainInputError(str(err)) from None
+    notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    counts = {c: {"train": n, "val": val.class_counts()[c]} for c, n in train.class_counts().items()}
+    train_n = [v["train"] for v in counts.values()]
+    report = {"classes": train.classes, "counts": counts, "splits": how, "notes": notes,
+              "imbalance": max(train_n) / max(1, min(train_n))}
+    return train, val, report
+
+
+def print_data_report(report: dict) -> None:
+    """The data as the recipe sees it, before any training."""
+    print(f"data: {report['splits']}")
+    for c, n in report["counts"].items():
+        print(f"  {c:24} train {n['train']:5}   val {n['val']:5}")
+    if report["imbalance"] >= 3:
+        print(f"  imbalance: the largest class has {report['imbalance']:.1f}x the photos of the smallest; "
+              "accuracy is reported per class too")
+    for note in report["notes"]:
+        print(f"  note: {note}")
+
+
+# ---------------------------------------------------------------------------------------------- features and probe
+def extract(backbone: models.LoadedBackbone, train, val, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """Cached inputs for the heads: stage6 maps + pooled features (Lite), or pooled features (other backbones)."""
+    model, transform, info = backbone
+    train, val = train.with_transform(transform), val.with_transform(transform)
+    kw = dict(device=cfg.device, progress=cfg.progress)
+    out = {"y_train": torch.as_tensor(train.targets), "y_val": torch.as_tensor(val.targets)}
+    if info.name not in models.LITE_BACKBONES:
+        out["f_train"] = feature_store.image_features(model, train, info, **kw)[0]
+        out["f_val"] = feature_store.image_features(model, val, info, **kw)[0]
+        return out
+    out["m_train"] = feature_store.image_features(model, train, info, CUT, pool=False, **kw)[0]
+    out["m_val"] = feature_store.image_features(model, val, info, CUT, pool=False, **kw)[0]
+    top = efficientnet_lite.layers_above(model, CUT).eval()
+    out["f_train"], out["f_val"] = _run_top(top, out["m_train"]), _run_top(top, out["m_val"])
+    return out
+
+
+@torch.no_grad()
+def _run_top(top: nn.Module, maps: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
+    """Pooled features from cached maps: the layers above the cut, run once (same as the full forward pass)."""
+    return torch.cat([top(maps[i:i + batch_size]) for i in range(0, len(maps), batch_size)])
+
+
+def probe_as_linear(probe, num_classes: int) -> nn.Linear:
+    """The fitted StandardScaler + LogisticRegression as one nn.Linear on raw features (same probabilities)."""
+    scaler, clf = probe.model[0], probe.model[-1]
+    if list(clf.classes_) != list(range(num_classes)):
+        raise TrainInputError(f"Every class needs training photos; the probe saw classes {list(clf.classes_)}.")
+    coef = torch.as_tensor(clf.coef_ / scaler.scale_, dtype=torch.float32)
+    bias = torch.as_tensor(clf.intercept_ - (clf.coef_ * scaler.mean_ / scaler.scale_).sum(1), dtype=torch.float32)
+    if num_classes == 2:  # binary logistic regression has one logit: softmax([0, z]) = sigmoid(z)
+        coef, bias = torch.cat([torch.zeros_like(coef), coef]), torch.cat([torch.zeros_like(bias), bias])
+    head = nn.Linear(coef.shape[1], num_classes)
+    with torch.no_grad():
+        head.weight.copy_(coef)
+        head.bias.copy_(bias)
+    return head
+
+
+def fit_probe(feats: dict, num_classes: int) -> tuple[nn.Linear, dict]:
+    """Logistic regression on the pooled features; returns it as a torch head and its numbers."""
+    probe = linear_probe(feats["f_train"], feats["y_train"], feats["f_val"], feats["y_val"])
+    head = probe_as_linear(probe, num_classes)
+    return head, {"train_acc": probe.train_acc, "val_acc": probe.val_acc, "seconds": probe.seconds}
+
+
+# ---------------------------------------------------------------------------------------------- fine-tuning
+def fine_tune_top(backbone: models.LoadedBackbone, head: nn.Linear, feats: dict, cfg: TrainConfig):
+    """Train the layers above stage6 + the probe's head on cached maps; early stopping restores the best epoch.
+
+    BatchNorm stays frozen (small batches of one's own photos); the head starts from the probe, so epoch 0 is
+    the probe itself. Returns (top, head, history, val accuracy of the restored weights).
+    """
+    top = efficientnet_lite.layers_above(backbone.model, CUT)
+    head = _copy_linear(head)
+    net = nn.Sequential(top, head)
+    models.freeze_batchnorm(net)
+    optimizer = torch.optim.AdamW([{"params": [p for p in top.parameters() if p.requires_grad], "lr": 1e-4},
+                                   {"params": head.parameters(), "lr": 1e-3}], weight_decay=1e-4)
+    train = DataLoader(TensorDataset(feats["m_train"], feats["y_train"]), batch_size=32, shuffle=True)
+    val = DataLoader(TensorDataset(feats["m_val"], feats["y_val"]), batch_size=128)
+    history = fit(net, train, val, optimizer=optimizer, epochs=cfg.epochs, device=cfg.device,
+                  early_stopping=EarlyStopping(patience=3, monitor="val_loss"), progress=cfg.progress)
+    net.cpu()
+    return top, head, history, evaluate(net, val, device=torch.device("cpu"))["acc"]
+
+
+def _copy_linear(head: nn.Linear) -> nn.Linear:
+    """A trainable copy of a Linear layer (the probe's head is kept as it was)."""
+    new = nn.Linear(head.in_features, head.out_features)
+    new.load_state_dict(head.state_dict())
+    return new
+
+
+def assemble(backbone: models.LoadedBackbone, head: nn.Linear, top: nn.Sequential | None) -> nn.Module:
+    """The whole network for the checkpoint: backbone, fine-tuned top layers (if any), new head."""
+    model, _, info = backbone
+    if top is not None:
+        first = len(model._blocks) - (len(top) - 5)  # top = blocks above the cut, conv_head, bn1, ReLU6, pool, flatten
+        for i, block in enumerate(top[:len(top) - 5]):
+            model._blocks[first + i].load_state_dict(block.state_dict())
+        model._conv_head.load_state_dict(top[-5].state_dict())
+        model._bn1.load_state_dict(top[-4].state_dict())
+    models.replace_head(model, info, head.out_features).load_state_dict(head.state_dict())
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------------------------- choosing, reporting
+def choose(probe_acc: float, tuned_acc: float | None, mode: str, reason_skipped: str = "") -> tuple[str, str]:
+    """(what is kept, why): fine-tuning is kept only when validation accuracy says it beat the probe."""
+    if tuned_acc is None:
+        return "probe", reason_skipped or "fine-tuning not asked for (--fine-tune none)"
+    if mode == "top":
+        return "fine-tuned", f"--fine-tune top asked for it (val {tuned_acc:.1%} vs probe {probe_acc:.1%})"
+    if tuned_acc > probe_acc:
+        return "fine-tuned", f"fine-tuning the top stage beat the probe on validation ({tuned_acc:.1%} vs {probe_acc:.1%})"
+    return "probe", (f"fine-tuning the top stage did not beat the probe on validation ({tuned_acc:.1%} vs "
+                     f"{probe_acc:.1%}), so the simpler probe is kept")
+
+
+@torch.no_grad()
+def val_probabilities(head: nn.Linear, top: nn.Module | None, feats: dict) -> torch.Tensor:
+    """Class probabilities of the chosen model on the validation photos, from the cached inputs."""
+    pooled = _run_top(top.eval(), feats["m_val"]) if top is not None else feats["f_val"]
+    return head.eval()(pooled).softmax(1)
+
+
+def val_metrics(probs: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> dict:
+    """Overall and per-class validation accuracy, and the confusion matrix (rows true, columns predicted)."""
+    pred = probs.argmax(1)
+    matrix = np.zeros((len(classes), len(classes)), dtype=int)
+    for t, p in zip(labels.tolist(), pred.tolist()):
+        matrix[t, p] += 1
+    per_class = {c: float(matrix[i, i] / max(1, matrix[i].sum())) for i, c in enumerate(classes)}
+    return {"val_accuracy": float((pred == labels).float().mean()), "per_class_val_accuracy": per_class,
+            "confusion_matrix": matrix.tolist()}
+
+
+def save_figures(out: Path, probs: torch.Tensor, val: images.ImageFiles, metrics: dict, history) -> list[str]:
+    """confusion.png, misclassified.png (photos with their probabilities) and, if fine-tuned, learning_curve.png."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_confusion, plot_history, show_images
+    written = []
+    ax = plot_confusion(np.array(metrics["confusion_matrix"]), val.classes, title="Validation confusion matrix")
+    written.append(_save(ax.figure, out / "confusion.png"))
+    wrong = [i for i, (p, y) in enumerate(zip(probs.argmax(1).tolist(), val.targets)) if p != y][:18]
+    if wrong:
+        photos = [images.open_rgb(val.samples[i][0], 256) for i in wrong]
+        titles = [f"true {val.classes[val.targets[i]]}\npred {val.classes[int(probs[i].argmax())]} "
+                  f"{float(probs[i].max()):.0%}" for i in wrong]
+        grid = show_images(photos, titles, ncols=min(6, len(wrong)), title="Misclassified validation photos")
+        written.append(_save(grid, out / "misclassified.png"))
+    if history is not None and len(history):
+        axes = plot_history(history)
+        axes[0].figure.suptitle("Fine-tuning the top stage (cached stage6 maps)", y=1.04)
+        written.append(_save(axes[0].figure, out / "learning_curve.png"))
+    plt.close("all")
+    return written
+
+
+def _save(fig, path: Path) -> str:
+    """Write a figure as PNG through a temporary file, so a crash never leaves half an image."""
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path.name
+
+
+def write_json(obj: dict, path: Path) -> None:
+    """JSON written atomically (temporary file, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------- the whole recipe
+def _heads(backbone, feats: dict, num_classes: int, cfg: TrainConfig, seconds: dict) -> dict:
+    """Probe, then (if asked and possible) top-stage fine-tuning; returns what was chosen, why, and the numbers."""
+    t0 = time.perf_counter()
+    head, probe = fit_probe(feats, num_classes)
+    seconds["probe"] = time.perf_counter() - t0
+    print(f"probe: val accuracy {probe['val_acc']:.1%} (train {probe['train_acc']:.1%})")
+    top = history = tuned_acc = None
+    skipped = ""
+    if cfg.fine_tune != "none" and "m_train" not in feats:
+        skipped = f"top-stage fine-tuning on cached maps needs an EfficientNet-Lite backbone, not {cfg.backbone}"
+    elif cfg.fine_tune != "none":
+        t0 = time.perf_counter()
+        top, tuned_head, history, tuned_acc = fine_tune_top(backbone, head, feats, cfg)
+        seconds["fine_tune"] = time.perf_counter() - t0
+        print(f"fine-tuned top stage: val accuracy {tuned_acc:.1%} (best epoch {history.best_epoch}, "
+              f"{history.stop_reason})")
+    chosen, why = choose(probe["val_acc"], tuned_acc, cfg.fine_tune, skipped)
+    print(f"chosen: {chosen} ({why})")
+    if chosen == "fine-tuned":
+        head = tuned_head
+    else:
+        top = None
+    return {"head": head, "top": top, "history": history, "chosen": chosen, "why": why, "probe": probe,
+            "fine_tune": None if tuned_acc is None else {
+                "val_acc": tuned_acc, "best_epoch": history.best_epoch, "epochs_run": len(history),
+                "stop_reason": history.stop_reason, "records": history.records}}
+
+
+def _write_outputs(cfg: TrainConfig, backbone, train, val, feats, result: dict, report: dict, seconds: dict) -> dict:
+    """Model checkpoint (self-describing), metrics.json and figures into --out."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    probs = val_probabilities(result["head"], result["top"], feats)
+    metrics = {"backbone": cfg.backbone, "classes": train.classes, "data": report, "chosen": result["chosen"],
+               "why": result["why"], "probe": result["probe"], "fine_tune": result["fine_tune"],
+               **val_metrics(probs, feats["y_val"], train.classes),
+               "note": "validation accuracy also chose between probe and fine-tuning, so it is slightly optimistic"}
+    metrics["figures"] = save_figures(out, probs, val, metrics, result["history"])
+    model = assemble(backbone, result["head"], result["top"])
+    seconds["total"] = time.perf_counter() - seconds.pop("start")
+    metrics["seconds"] = seconds
+    summary = {k: metrics[k] for k in ("chosen", "why", "val_accuracy", "per_class_val_accuracy")}
+    models.save_model(out / MODEL_FILE, model, backbone.info, train.classes, backbone.transform, meta=summary)
+    write_json(metrics, out / "metrics.json")
+    return metrics
+
+
+def train_recipe(cfg: TrainConfig) -> dict:
+    """Run the whole recipe; returns the metrics written to `--out/metrics.json`."""
+    seconds = {"start": time.perf_counter()}
+    check_options(cfg)
+    seed_everything(cfg.seed)
+    t0 = time.perf_counter()
+    train, val, report = load_data(cfg)
+    seconds["check_data"] = time.perf_counter() - t0
+    print_data_report(report)
+    backbone = models.load_backbone(cfg.backbone)
+    t0 = time.perf_counter()
+    feats = extract(backbone, train, val, cfg)
+    seconds["features"] = time.perf_counter() - t0
+    print(f"features: {len(train) + len(val)} photos in {seconds['features']:.1f} s (cached per photo)")
+    result = _heads(backbone, feats, len(train.classes), cfg, seconds)
+    metrics = _write_outputs(cfg, backbone, train, val, feats, result, report, seconds)
+    print(f"val accuracy {metrics['val_accuracy']:.1%}; per class: "
+          + ", ".join(f"{c} {a:.0%}" for c, a in metrics["per_class_val_accuracy"].items()))
+    print(f"wrote {cfg.out}/{MODEL_FILE}, metrics.json, {', '.join(metrics['figures'])} "
+          f"in {metrics['seconds']['total']:.0f} s")
+    return metrics
+
+
+def predict_report(model_path: Path, photos: list[Path], k: int = 3) -> list[str]:
+    """One line per photo: its top-k classes with probabilities."""
+    missing = [str(p) for p in photos if not Path(p).is_file()]
+    if missing:
+        raise TrainInputError(f"No photo at {', '.join(missing)}. Fix: check the path(s).")
+    loaded = models.load_model(model_path)
+    results = models.predict_images(loaded, [Path(p) for p in photos], k=k)
+    return [f"{p}: " + ", ".join(f"{c} {prob:.1%}" for c, prob in top) for p, top in zip(photos, results)]
