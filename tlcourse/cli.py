@@ -1,4 +1,4 @@
-"""The `tlcourse` command line: datasets, download, verify, doctor, student."""
+"""The `tlcourse` command line: datasets, download, verify, doctor, student, grade."""
 from __future__ import annotations
 
 import argparse
@@ -56,7 +56,14 @@ def cmd_doctor(_args) -> int:
 
 
 def cmd_student(args) -> int:
-    """Write student versions of the lesson notebooks (solutions replaced by stubs)."""
+    """Write student versions of the lesson notebooks, or (--nbgrader-metadata) mark the lessons for nbgrader."""
+    if args.nbgrader_metadata:
+        from .classroom import write_nbgrader_metadata
+        changed = write_nbgrader_metadata(args.source)
+        for path in changed:
+            print(f"updated nbgrader metadata in {path}")
+        print(f"{len(changed)} notebook(s) changed; the others were already up to date.")
+        return 0
     from .student import make_student_notebooks
     for path in make_student_notebooks(args.source, args.out, overwrite=args.overwrite):
         print(f"wrote {path}")
@@ -79,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default="notebooks")
     p.add_argument("--out", default="student")
     p.add_argument("--overwrite", action="store_true", help="replace existing student notebooks")
+    p.add_argument("--nbgrader-metadata", action="store_true",
+                   help="instead: split check cells off and rewrite the nbgrader metadata of --source in place")
     p.set_defaults(func=cmd_student)
     return parser
 
