@@ -9,7 +9,7 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .errors import ChecksumError, UnsafeArchiveError
 

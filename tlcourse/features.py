@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .models import BackboneInfo, layer_output
 from .paths import cache_dir
@@ -46,7 +46,8 @@ def _compute(model, dataset, layer, info, batch_size, device, progress: bool,
     prepare_model(model, device).eval()
     feats, labels = [], []
     loader = DataLoader(dataset, batch_size=batch_size, pin_memory=device.type == "cuda")
-    for x, y in tqdm(loader, desc=f"features @ {layer}", leave=False, disable=not progress):
+    label = f"features of {len(dataset)} images" + ("" if info and layer == info.feature_layer else f" at {layer}")
+    for x, y in tqdm(loader, desc=label, leave=False, disable=not progress):
         with autocast(device):
             out = layer_output(model, to_device(x, device), layer, info)
         if pool:  # global average pooling: one vector per image whatever the layer

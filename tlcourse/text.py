@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from . import data
 from .errors import WeightsUnavailableError

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .errors import CheckpointError, NonFiniteLossError
 from .models import set_train_mode
