@@ -29,9 +29,21 @@ PROGRESS_CELLS = ["from tlcourse.progress import tqdm\nfor _ in tqdm(range(3), d
                   "for _ in tqdm(range(4), desc='batches', leave=False):\n    pass\nprint('done')"]
 BAD_TEXT = ["Traceback", "Error displaying widget", "HBox(", "interactive(children", "'history'", "History("]
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install -e '.[classroom]'")
+
+
+def _unavailable(reason: str) -> None:
+    """Skip with the reason; fail instead where TLCOURSE_REQUIRE_BROWSER=1 (CI sets it, so it never skips silently)."""
+    if os.environ.get("TLCOURSE_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (TLCOURSE_REQUIRE_BROWSER=1)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+try:
+    from playwright import sync_api
+except ImportError:
+    _unavailable("playwright not installed: pip install -e '.[classroom]'")
 if CHROMIUM is None:
-    pytest.skip("chromium not found: apt-get install chromium (CI installs it)", allow_module_level=True)
+    _unavailable("chromium not found: apt-get install chromium (.ci/run installs it)")
 
 
 def _free_port() -> int:
