@@ -4,8 +4,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tlcourse.classroom import exercise_names, mark_nbgrader
 from tlcourse.checks import CATALOG
+from tlcourse.classroom import exercise_names, mark_nbgrader
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 LESSONS = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if "### BEGIN SOLUTION" in p.read_text())

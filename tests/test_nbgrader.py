@@ -14,7 +14,7 @@ import pytest
 from tlcourse.classroom import exercise_names, mark_nbgrader
 
 pytest.importorskip("nbgrader", reason="nbgrader not installed: pip install -e '.[classroom]'")
-from nbgrader.api import Gradebook  # noqa: E402
+from nbgrader.api import Gradebook
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_LESSON = "02_feature_extraction.ipynb"  # the quickest lesson with exercises that runs on real data
@@ -34,7 +34,7 @@ def venv_on_path(monkeypatch):
 def nbgrader(course: Path, *args: str) -> str:
     """Run one nbgrader command in the course directory; fail with its output when it fails."""
     cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}"]
-    done = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=1800, check=False)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout + done.stderr
 
@@ -69,12 +69,12 @@ def autograde(course: Path, name: str, solved: nbformat.NotebookNode) -> dict[st
 def small_lesson() -> nbformat.NotebookNode:
     """A notebook shaped like lesson 06 (one cell with solution and check, as the lessons were) for a quick run."""
     cells = ["import numpy as np\nfrom tlcourse import checks",
-             "def cosine_lr(step, total_steps, peak_lr):\n    ### BEGIN SOLUTION\n"
-             "    return peak_lr * (1 + np.cos(np.pi * step / total_steps)) / 2\n    ### END SOLUTION\n\n"
-             "checks.check_cosine_lr(cosine_lr)",
-             "def exponential_lr(step, steps, start_lr, end_lr):\n    ### BEGIN SOLUTION\n"
-             "    return start_lr * (end_lr / start_lr) ** (step / (steps - 1))\n    ### END SOLUTION\n\n"
-             "checks.check_exponential_lr(exponential_lr)"]
+             ("def cosine_lr(step, total_steps, peak_lr):\n    ### BEGIN SOLUTION\n"
+              "    return peak_lr * (1 + np.cos(np.pi * step / total_steps)) / 2\n    ### END SOLUTION\n\n"
+              "checks.check_cosine_lr(cosine_lr)"),
+             ("def exponential_lr(step, steps, start_lr, end_lr):\n    ### BEGIN SOLUTION\n"
+              "    return start_lr * (end_lr / start_lr) ** (step / (steps - 1))\n    ### END SOLUTION\n\n"
+              "checks.check_exponential_lr(exponential_lr)")]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return mark_nbgrader(nb)

@@ -16,7 +16,7 @@ import nbformat
 
 from .student import BEGIN
 
-CHECK_CALL = re.compile(r"^checks\.check_(\w+)\(", re.M)
+CHECK_CALL = re.compile(r"^checks\.check_(\w+)\(", re.MULTILINE)
 POINTS = 1
 SCHEMA = 3
 
