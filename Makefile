@@ -6,12 +6,12 @@ BIN := $(VENV)/bin
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: lab setup test unit lint format notebooks student bench executed clean-cache
+.PHONY: lab setup test unit lint format notebooks student nbgrader-metadata bench executed clean-cache
 
 $(BIN)/tlcourse: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,classroom]'
 	touch $@
 
 setup: $(BIN)/tlcourse  ## create the virtual environment and install the course
@@ -20,7 +20,7 @@ setup: $(BIN)/tlcourse  ## create the virtual environment and install the course
 lab: setup  ## set everything up and open the course in JupyterLab
 	$(BIN)/jupyter lab $(LAB_ARGS) notebooks/00_welcome.ipynb
 
-test: $(BIN)/tlcourse lint  ## lint, unit tests, then every notebook top to bottom (nbval)
+test: $(BIN)/tlcourse lint  ## lint, unit tests (browser test included), then every notebook top to bottom (nbval)
 	$(BIN)/python -m pytest -q --durations=15 --nbval-lax tests notebooks
 
 lint: $(BIN)/tlcourse  ## ruff: the lint rules in pyproject.toml
@@ -34,6 +34,9 @@ unit: $(BIN)/tlcourse  ## unit tests only
 
 student: $(BIN)/tlcourse  ## student notebooks (solutions stubbed) into student/
 	$(BIN)/tlcourse student --source notebooks --out student --overwrite
+
+nbgrader-metadata: $(BIN)/tlcourse  ## after editing an exercise: split check cells off and rewrite nbgrader metadata
+	$(BIN)/tlcourse student --nbgrader-metadata --source notebooks
 
 executed: $(BIN)/tlcourse  ## executed copies of the notebooks (with outputs) into build/executed/
 	mkdir -p build/executed

@@ -1,8 +1,9 @@
-"""The `tlcourse` command line: datasets, download, verify, doctor, student, train, predict."""
+"""The `tlcourse` command line: datasets, download, verify, doctor, student, grade, train, predict."""
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import data
 from .errors import TLCourseError
@@ -55,7 +56,14 @@ def cmd_doctor(_args) -> int:
 
 
 def cmd_student(args) -> int:
-    """Write student versions of the lesson notebooks (solutions replaced by stubs)."""
+    """Write student versions of the lesson notebooks, or (--nbgrader-metadata) mark the lessons for nbgrader."""
+    if args.nbgrader_metadata:
+        from .classroom import write_nbgrader_metadata
+        changed = write_nbgrader_metadata(args.source)
+        for path in changed:
+            print(f"updated nbgrader metadata in {path}")
+        print(f"{len(changed)} notebook(s) changed; the others were already up to date.")
+        return 0
     from .student import make_student_notebooks
     for path in make_student_notebooks(args.source, args.out, overwrite=args.overwrite):
         print(f"wrote {path}")
@@ -111,6 +119,17 @@ def _add_train_parsers(sub) -> None:
     p.set_defaults(func=cmd_predict)
 
 
+def cmd_grade(args) -> int:
+    """Run every submitted notebook, then write the grades CSV and one feedback file per student."""
+    from .grade import grade_all
+    from .gradebook import write_csv, write_feedback
+    results = grade_all(args.submissions, timeout=args.timeout)
+    print(f"wrote {write_csv(results, args.out)}")
+    feedback = args.feedback or args.out.with_name(args.out.stem + "_feedback")
+    print(f"wrote {len(write_feedback(results, feedback))} feedback file(s) to {feedback}/")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tlcourse", description="Helpers for the tlcourse transfer-learning course.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,8 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default="notebooks")
     p.add_argument("--out", default="student")
     p.add_argument("--overwrite", action="store_true", help="replace existing student notebooks")
+    p.add_argument("--nbgrader-metadata", action="store_true",
+                   help="instead: split check cells off and rewrite the nbgrader metadata of --source in place")
     p.set_defaults(func=cmd_student)
     _add_train_parsers(sub)
+    p = sub.add_parser("grade", help="run submitted notebooks (SUBMISSIONS/<student>/<NN_lesson>.ipynb) and grade them")
+    p.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
+    p.add_argument("--out", type=Path, default=Path("grades.csv"), help="the grades table (default grades.csv)")
+    p.add_argument("--feedback", type=Path, help="folder for <student>.md feedback (default <out>_feedback/)")
+    p.add_argument("--timeout", type=float, default=600, help="seconds allowed per notebook (default 600)")
+    p.set_defaults(func=cmd_grade)
     return parser
 
 
@@ -137,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (TLCourseError, FileExistsError, KeyError, ValueError) as err:
+    except (TLCourseError, FileExistsError, FileNotFoundError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # e.g. no network for a download

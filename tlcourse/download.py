@@ -9,9 +9,8 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from tqdm.auto import tqdm
-
 from .errors import ChecksumError, UnsafeArchiveError
+from .progress import tqdm
 
 CHUNK = 1 << 20
 

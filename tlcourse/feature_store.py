@@ -12,13 +12,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
+from .features import compute_features
 from .images import ImageFiles
-from .models import BackboneInfo, layer_output
+from .models import BackboneInfo
 from .paths import cache_dir
-from .runtime import autocast, pick_device, prepare_model, to_device
+from .runtime import pick_device
 from .storage import atomic_save, weights_fingerprint
 
 
@@ -53,21 +52,6 @@ def _load_store(path: Path) -> dict[str, torch.Tensor]:
     return dict(zip(saved["keys"], saved["features"]))
 
 
-@torch.no_grad()
-def _run(model, dataset: ImageFiles, layer, info, pool, batch_size, device, progress) -> torch.Tensor:
-    """The backbone over `dataset` once: features at `layer`, globally average-pooled if asked."""
-    prepare_model(model, device).eval()
-    out = []
-    loader = DataLoader(dataset, batch_size=batch_size)
-    for x, _ in tqdm(loader, desc=f"features @ {layer}", leave=False, disable=not progress):
-        with autocast(device):
-            h = layer_output(model, to_device(x, device), layer, info)
-        if pool:
-            h = (h.mean(dim=(2, 3)) if h.ndim == 4 else h).flatten(1)
-        out.append(h.float().cpu().contiguous())
-    return torch.cat(out)
-
-
 def image_features(model: nn.Module, dataset: ImageFiles, info: BackboneInfo | None = None, layer: str | None = None,
                    *, pool: bool = True, batch_size: int = 32, device=None, progress: bool = True):
     """(features, labels) of `dataset`, computing only images whose content is not in the store yet.
@@ -83,7 +67,7 @@ def image_features(model: nn.Module, dataset: ImageFiles, info: BackboneInfo | N
     todo = sorted({k: i for i, k in reversed(list(enumerate(keys))) if k not in store}.values())
     if todo:
         device = torch.device(device) if device else pick_device()
-        computed = _run(model, dataset.subset(todo), layer, info, pool, batch_size, device, progress)
+        computed, _ = compute_features(model, dataset.subset(todo), layer, info, batch_size, device, progress, pool)
         store.update({keys[i]: f for i, f in zip(todo, computed)})
         atomic_save({"keys": list(store), "features": torch.stack(list(store.values()))}, path)
     labels = torch.as_tensor(dataset.targets, dtype=torch.long)

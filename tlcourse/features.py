@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from tqdm.auto import tqdm
 
 from .models import BackboneInfo, layer_output
+from .progress import tqdm
 from .runtime import autocast, pick_device, prepare_model, to_device
 from .storage import cached, weights_fingerprint
 from .train import EarlyStopping, fit
@@ -31,13 +31,14 @@ def cache_key(model: nn.Module, dataset, layer: str, pool: bool = True) -> str:
 
 
 @torch.no_grad()
-def _compute(model, dataset, layer, info, batch_size, device, progress: bool,
-             pool: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Push the dataset through the model once; return the features of `layer` (pooled if asked) and the labels."""
+def compute_features(model, dataset, layer, info, batch_size, device, progress: bool,
+                     pool: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Push the dataset through the model once (no cache); the features of `layer` (pooled if asked), the labels."""
     prepare_model(model, device).eval()
     feats, labels = [], []
     loader = DataLoader(dataset, batch_size=batch_size, pin_memory=device.type == "cuda")
-    for x, y in tqdm(loader, desc=f"features @ {layer}", leave=False, disable=not progress):
+    label = f"features of {len(dataset)} images" + ("" if info and layer == info.feature_layer else f" at {layer}")
+    for x, y in tqdm(loader, desc=label, leave=False, disable=not progress):
         with autocast(device):
             out = layer_output(model, to_device(x, device), layer, info)
         if pool:  # global average pooling: one vector per image whatever the layer
@@ -60,7 +61,7 @@ def extract_features(model: nn.Module, dataset, layer: str | None = None, info: 
     device = torch.device(device) if device else pick_device()
 
     def compute() -> dict:
-        feats, labels = _compute(model, dataset, layer, info, batch_size, device, progress, pool)
+        feats, labels = compute_features(model, dataset, layer, info, batch_size, device, progress, pool)
         return {"features": feats, "labels": labels, "layer": layer}
     saved = cached("features", cache_key(model, dataset, layer, pool), compute) if cache else compute()
     return saved["features"], saved["labels"]

@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from . import data
 from .errors import WeightsUnavailableError
+from .progress import tqdm
 from .runtime import autocast, pick_device, to_device
 from .storage import cached, weights_fingerprint
 

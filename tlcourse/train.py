@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .errors import CheckpointError, NonFiniteLossError
 from .models import set_train_mode
+from .progress import tqdm
 from .runtime import autocast, grad_scaler, pick_device, prepare_model, to_device
 from .storage import load_checkpoint, save_checkpoint
 
