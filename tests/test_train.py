@@ -133,3 +133,22 @@ def test_photo_batches_go_channels_last_on_cpu_tiny_ones_do_not():
     assert runtime.to_device(torch.zeros(2, 3, 64, 80), cpu).is_contiguous(memory_format=torch.channels_last)
     digits = runtime.to_device(torch.zeros(2, 1, 8, 8), cpu)
     assert digits.is_contiguous() and digits.stride() == (64, 64, 8, 1)
+
+
+def test_atomic_save_from_two_processes_at_once_leaves_one_complete_file(tmp_path):
+    import multiprocessing
+    target = tmp_path / "shared.pt"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_save_many, args=(target, i)) for i in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    assert torch.load(target, weights_only=True).shape == (256, 256)
+    assert not list(tmp_path.glob(".*.tmp")) and oct(target.stat().st_mode & 0o777) == "0o644"
+
+
+def _save_many(path, value):
+    for _ in range(20):
+        storage.atomic_save(torch.full((256, 256), float(value)), path)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -21,12 +22,22 @@ T = TypeVar("T")
 
 
 def atomic_save(obj, path) -> Path:
-    """torch.save to a hidden temporary file, then rename: a crash never leaves half a file under `path`."""
+    """torch.save to a hidden temporary file, then rename: a crash never leaves half a file under `path`.
+
+    The temporary name is unique, so two processes saving the same file (two notebooks writing one cache entry)
+    never write into each other's half-written file; the last rename wins with a complete file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache or checkpoint is as readable as any saved file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
