@@ -12,7 +12,12 @@ from tqdm.auto import tqdm as _auto_tqdm
 from tqdm.notebook import tqdm as _notebook_tqdm
 
 
-class NotebookBar(_notebook_tqdm):
+# In a notebook, subclass the very class tqdm.auto picked (notebook + asyncio): it iterates exactly as before, so
+# DataLoader iterators, and with them the random numbers they draw, are created just as with tqdm.auto.
+_IN_NOTEBOOK = issubclass(_auto_tqdm, _notebook_tqdm)
+
+
+class NotebookBar(_auto_tqdm if _IN_NOTEBOOK else _notebook_tqdm):
     """tqdm's notebook bar, whose widget gives way to a plain-text line (or to nothing) when the bar closes."""
 
     def __init__(self, *args, **kwargs) -> None:
@@ -40,4 +45,4 @@ class NotebookBar(_notebook_tqdm):
         self.container.close()
 
 
-tqdm = NotebookBar if issubclass(_auto_tqdm, _notebook_tqdm) else _auto_tqdm
+tqdm = NotebookBar if _IN_NOTEBOOK else _auto_tqdm
