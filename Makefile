@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: lab setup test unit lint format notebooks student nbgrader-metadata bench executed clean-cache
+.PHONY: lab setup test test-units test-lessons test-student unit lint format notebooks student nbgrader-metadata bench executed clean-cache
 
 $(BIN)/tlcourse: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,22 @@ setup: $(BIN)/tlcourse  ## create the virtual environment and install the course
 lab: setup  ## set everything up and open the course in JupyterLab
 	$(BIN)/jupyter lab $(LAB_ARGS) notebooks/00_welcome.ipynb
 
-test: $(BIN)/tlcourse lint  ## lint, unit tests (browser test included), then every notebook top to bottom (nbval)
-	$(BIN)/python -m pytest -q --durations=15 --nbval-lax tests notebooks
+# Three test groups, two at a time (a 2-core machine runs one group's Python, image decoding and kernel start-up while
+# the other computes): the unit tests (browser and nbgrader tests included), every lesson top to bottom (nbval), and
+# every student version. Each group's report is printed whole when it ends (--output-sync).
+TEST_GROUPS := test-units test-lessons test-student
+
+test: $(BIN)/tlcourse lint  ## lint, then unit tests, every notebook top to bottom (nbval) and every student version
+	$(MAKE) --no-print-directory -j2 --output-sync=target $(TEST_GROUPS)
+
+test-units: $(BIN)/tlcourse
+	$(BIN)/python -m pytest -q --durations=8 tests --deselect tests/test_student_notebooks.py::test_student_notebook_runs_with_only_stub_errors
+
+test-lessons: $(BIN)/tlcourse
+	$(BIN)/python -m pytest -q --durations=10 --nbval-lax notebooks
+
+test-student: $(BIN)/tlcourse
+	$(BIN)/python -m pytest -q --durations=10 tests/test_student_notebooks.py -k test_student_notebook_runs_with_only_stub_errors
 
 lint: $(BIN)/tlcourse  ## ruff: the lint rules in pyproject.toml
 	$(BIN)/ruff check tlcourse tests benchmarks
