@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Instructors and CI add the classroom extra (nbgrader, the browser test's driver): make setup EXTRAS=test,classroom
+EXTRAS ?= test
 # Jupyter refuses to run as root unless told; containers and cloud VMs often are root.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -11,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(BIN)/tlcourse: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,classroom]'
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
 setup: $(BIN)/tlcourse  ## create the virtual environment and install the course
