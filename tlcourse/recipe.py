@@ -182,6 +182,7 @@ def fine_tune_top(backbone: models.LoadedBackbone, head: nn.Linear, feats: dict,
     BatchNorm stays frozen (small batches of one's own photos); the head starts from the probe, so epoch 0 is
     the probe itself. Returns (top, head, history, val accuracy of the restored weights).
     """
+    seed_everything(cfg.seed)  # here, not only at the start: a warm cache skips loaders that draw random numbers
     top = efficientnet_lite.layers_above(backbone.model, CUT)
     head = _copy_linear(head)
     net = nn.Sequential(top, head)
