@@ -66,6 +66,9 @@ def check_options(cfg: TrainConfig) -> None:
     if cfg.fine_tune == "top" and cfg.backbone not in models.LITE_BACKBONES:
         raise TrainInputError(f"--fine-tune top works with {', '.join(models.LITE_BACKBONES)}; use auto or none "
                               f"with {cfg.backbone}.")
+    if cfg.data is not None and Path(cfg.out).resolve().is_relative_to(Path(cfg.data).resolve()):
+        raise TrainInputError(f"--out {cfg.out} is inside the photo folder {cfg.data}: its figures would be read as "
+                              "photos next time. Fix: choose an --out folder outside it.")
     check_out_dir(Path(cfg.out), cfg.overwrite)
 
 
