@@ -1,7 +1,6 @@
 """Lesson 09's exercise checks accept the solutions and reject typical mistakes with a hint."""
 import numpy as np
 import pytest
-import torch
 
 from tlcourse import checks_lesson09 as checks
 from tlcourse.checks import ExerciseError
