@@ -96,6 +96,8 @@ def test_bad_inputs_are_one_line_errors(tmp_path, tmp_data, capsys):
     make_photos(tmp_path / "tree" / "train", per_class=2)
     make_photos(tmp_path / "tree" / "val", per_class=2, classes={"red": (1, 2, 3), "green": (4, 5, 6)})
     _one_line_error(["train", str(tmp_path / "tree"), "--out", out], capsys, "missing or empty ['blue']")
+    _one_line_error(["train", str(tmp_path / "tree"), "--out", str(tmp_path / "tree" / "model")], capsys,
+                    "inside the photo folder")
     (tmp_path / "notes.pt").write_text("not a model")
     _one_line_error(["predict", str(tmp_path / "notes.pt"), str(tmp_path / "one" / "red" / "red0.jpg")], capsys,
                     "not a tlcourse model")

@@ -11,10 +11,12 @@ from .checks import ExerciseError
 
 
 def _fail(problem: str, hint: str) -> None:
+    """Stop the check with what is wrong and a hint."""
     raise ExerciseError(f"{problem}\nHint: {hint}")
 
 
 def _ok(message: str) -> None:
+    """Say the answer is right."""
     print(f"\u2705 {message}")
 
 

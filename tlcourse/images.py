@@ -190,6 +190,7 @@ class DataFolderError(TLCourseError, FileNotFoundError):
 
 # ---------------------------------------------------------------------------------------------- layouts
 def _is_hidden(path: Path, root: Path) -> bool:
+    """True for files and folders whose name (or a parent's, below `root`) starts with a dot."""
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 

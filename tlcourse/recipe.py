@@ -67,6 +67,9 @@ def check_options(cfg: TrainConfig) -> None:
     if cfg.fine_tune == "top" and cfg.backbone not in models.LITE_BACKBONES:
         raise TrainInputError(f"--fine-tune top works with {', '.join(models.LITE_BACKBONES)}; use auto or none "
                               f"with {cfg.backbone}.")
+    if cfg.data is not None and Path(cfg.out).resolve().is_relative_to(Path(cfg.data).resolve()):
+        raise TrainInputError(f"--out {cfg.out} is inside the photo folder {cfg.data}: its figures would be read as "
+                              "photos next time. Fix: choose an --out folder outside it.")
     check_out_dir(Path(cfg.out), cfg.overwrite)
 
 
@@ -183,6 +186,7 @@ def fine_tune_top(backbone: models.LoadedBackbone, head: nn.Linear, feats: dict,
     BatchNorm stays frozen (small batches of one's own photos); the head starts from the probe, so epoch 0 is
     the probe itself. Returns (top, head, history, val accuracy of the restored weights).
     """
+    seed_everything(cfg.seed)  # here, not only at the start: a warm cache skips loaders that draw random numbers
     top = efficientnet_lite.layers_above(backbone.model, CUT)
     head = _copy_linear(head)
     net = nn.Sequential(top, head)
