@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tlcourse import checks_lesson09 as checks
+from tlcourse import checks
 from tlcourse.checks import ExerciseError
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from tqdm.auto import tqdm as _auto_tqdm
 from tqdm.notebook import tqdm as _notebook_tqdm
 
-
 # In a notebook, subclass the very class tqdm.auto picked (notebook + asyncio): it iterates exactly as before, so
 # DataLoader iterators, and with them the random numbers they draw, are created just as with tqdm.auto.
 _IN_NOTEBOOK = issubclass(_auto_tqdm, _notebook_tqdm)

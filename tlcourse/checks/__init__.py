@@ -11,6 +11,7 @@ from .lesson04 import check_freeze_batchnorm, check_images_needed, check_sample_
 from .lesson05 import check_copy_first_layers, check_split_effects
 from .lesson06 import check_cosine_lr, check_early_stop, check_exponential_lr
 from .lesson07 import check_freeze_lower_layers, check_mean_pool, check_warmup_schedule
+from .lesson09 import check_fold_standardisation, check_gradcam, check_stratified_split
 
 __all__ = [
     "CATALOG", "LOG_ENV", "ExerciseError", "Outcome", "outcomes",
@@ -21,4 +22,5 @@ __all__ = [
     "check_copy_first_layers", "check_split_effects",
     "check_exponential_lr", "check_cosine_lr", "check_early_stop",
     "check_mean_pool", "check_freeze_lower_layers", "check_warmup_schedule",
+    "check_stratified_split", "check_fold_standardisation", "check_gradcam",
 ]
