@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from tlcourse import data, efficientnet_lite, models
+from tlcourse import data, efficientnet_lite, models, surgery
 from tlcourse.errors import WeightsUnavailableError
 
 
@@ -39,7 +39,7 @@ def test_unknown_backbone_lists_known_names():
 def test_torchvision_backbones_build_offline_without_weights(name):
     model, transform, info = models.load_backbone(name, pretrained=False)
     assert info.weights == "random-init" and info.categories and info.stages
-    models.replace_head(model, info, 3)
+    surgery.replace_head(model, info, 3)
     size = info.input_size
     with torch.no_grad():
         assert model.eval()(torch.randn(1, 3, size, size)).shape == (1, 3)
@@ -59,40 +59,40 @@ def test_pretrained_torchvision_offline_is_a_clear_error(tmp_path, monkeypatch):
 def test_head_and_layer_errors(lite0):
     model, _, info = models.load_backbone("efficientnet_lite0", pretrained=False)
     with pytest.raises(ValueError, match="num_classes >= 2"):
-        models.replace_head(model, info, 1)
+        surgery.replace_head(model, info, 1)
     with pytest.raises(ValueError, match="stage3"):
-        models.layer_output(model, torch.randn(1, 3, 64, 64), "stage99", info)
+        surgery.layer_output(model, torch.randn(1, 3, 64, 64), "stage99", info)
 
 
 def test_layer_output_shapes():
     model, _, info = models.load_backbone("efficientnet_lite0", pretrained=False)
-    out = models.layer_output(model.eval(), torch.randn(2, 3, 224, 224), "stage3", info)
+    out = surgery.layer_output(model.eval(), torch.randn(2, 3, 224, 224), "stage3", info)
     assert out.shape == (2, 40, 28, 28)
 
 
 def test_freezing_really_freezes_weights_and_batchnorm_stats():
     model, _, info = models.load_backbone("efficientnet_lite0", pretrained=False)
-    models.replace_head(model, info, 2)
-    models.freeze(model)
-    models.unfreeze(model, ["stage7", "head", "classifier"], info)
+    surgery.replace_head(model, info, 2)
+    surgery.freeze(model)
+    surgery.unfreeze(model, ["stage7", "head", "classifier"], info)
     frozen_before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(("_conv_stem", "_bn0", "_blocks.3."))}
     moving_before = model._bn1.running_mean.clone()
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    models.set_train_mode(model)
+    surgery.set_train_mode(model)
     loss = nn.functional.cross_entropy(model(torch.randn(4, 3, 64, 64)), torch.tensor([0, 1, 0, 1]))
     loss.backward()
     opt.step()
     for k, v in frozen_before.items():
         assert torch.equal(model.state_dict()[k], v), f"{k} changed although frozen"
     assert not torch.equal(model._bn1.running_mean, moving_before)  # the unfrozen head's BN still learns
-    trainable, total = models.count_parameters(model)
+    trainable, total = surgery.count_parameters(model)
     assert 0 < trainable < total
 
 
 def test_plain_train_mode_would_move_frozen_bn_stats():
     """The trap set_train_mode avoids: requires_grad=False alone does not stop BatchNorm statistics."""
     model, _, _ = models.load_backbone("efficientnet_lite0", pretrained=False)
-    models.freeze(model)
+    surgery.freeze(model)
     before = model._bn0.running_mean.clone()
     model.train()(torch.randn(2, 3, 64, 64))
     assert not torch.equal(model._bn0.running_mean, before)
@@ -100,21 +100,21 @@ def test_plain_train_mode_would_move_frozen_bn_stats():
 
 def test_param_groups_get_their_learning_rates():
     model, _, info = models.load_backbone("efficientnet_lite0", pretrained=False)
-    models.freeze(model)
-    models.unfreeze(model, ["stage7", "head", "classifier"], info)
-    groups = models.param_groups(model, {"stage7": 1e-4, "head": 3e-4, "classifier": 1e-3}, info)
+    surgery.freeze(model)
+    surgery.unfreeze(model, ["stage7", "head", "classifier"], info)
+    groups = surgery.param_groups(model, {"stage7": 1e-4, "head": 3e-4, "classifier": 1e-3}, info)
     opt = torch.optim.AdamW(groups)
     assert [g["lr"] for g in opt.param_groups] == [1e-4, 3e-4, 1e-3]
-    assert sum(p.numel() for g in groups for p in g["params"]) == models.count_parameters(model)[0]
+    assert sum(p.numel() for g in groups for p in g["params"]) == surgery.count_parameters(model)[0]
     with pytest.raises(ValueError, match="not in any group"):
-        models.param_groups(model, {"classifier": 1e-3}, info)
+        surgery.param_groups(model, {"classifier": 1e-3}, info)
 
 
 def test_layers_above_a_stage_continue_the_forward_pass_on_its_maps(lite0):
     from tlcourse import efficientnet_lite
     model, _, info = lite0
     x = torch.randn(2, 3, 224, 224)
-    maps = models.layer_output(model, x, "stage6", info)
+    maps = surgery.layer_output(model, x, "stage6", info)
     top = efficientnet_lite.layers_above(model, "stage6").eval()
     with torch.no_grad():
         assert torch.allclose(top(maps), model.forward_features(x), atol=1e-4)
@@ -126,9 +126,9 @@ def test_layers_above_a_stage_continue_the_forward_pass_on_its_maps(lite0):
 
 def test_freeze_batchnorm_freezes_only_batchnorm():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)))
-    assert models.freeze_batchnorm(net) == 16
+    assert surgery.freeze_batchnorm(net) == 16
     assert [n for n, p in net.named_parameters() if p.requires_grad] == ["0.weight", "0.bias", "2.0.weight", "2.0.bias"]
-    models.set_train_mode(net)
+    surgery.set_train_mode(net)
     assert not net[1].training and not net[2][1].training and net[0].training
 
 
@@ -147,7 +147,7 @@ def test_bigger_lites_load_strictly_and_recognise_an_insect(real_data, name, siz
     assert hits >= 0.85, f"{name}: top-5 hit rate {hits:.0%}"
     top = efficientnet_lite.layers_above(model, "stage6").eval()
     with torch.no_grad():
-        assert torch.allclose(top(models.layer_output(model, x[:2], "stage6", info)), model.forward_features(x[:2]),
+        assert torch.allclose(top(surgery.layer_output(model, x[:2], "stage6", info)), model.forward_features(x[:2]),
                               atol=1e-4)
 
 
@@ -158,7 +158,7 @@ def test_a_saved_model_describes_itself_and_predicts(tmp_path):
     from tlcourse.storage import save_checkpoint
     torch.manual_seed(0)
     model, transform, info = models.load_backbone("efficientnet_lite0", pretrained=False)
-    models.replace_head(model, info, 3)
+    surgery.replace_head(model, info, 3)
     path = models.save_model(tmp_path / "m" / "model.pt", model, info, ["ants", "bees", "wasps"], transform,
                              meta={"val_acc": 0.5})
     assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # written atomically: no temporary file left

@@ -5,7 +5,9 @@ One concern per module (the lessons import the modules, not names from here):
 - data: the dataset registry and `load_dataset`; kinds: how each kind of dataset is counted, fetched, verified, loaded
 - download: fetching with checksums and safe extraction; paths: where data, caches and checkpoints live
 - images: image files as datasets (your own photos too); subsets: a few classes, k examples per class
-- models: pretrained backbones and network surgery (heads, freezing, parameter groups, FLOPs); efficientnet_lite: Lite0
+- feature_store: features cached per image content; recipe: the `tlcourse train` recipe for one's own photos
+- models: pretrained backbones and self-describing model files; efficientnet_lite: the Lite0/1/2 networks
+- surgery: what transfer learning does to a network (heads, freezing, parameter groups, layer outputs, FLOPs)
 - course: the backbone + ants/bees setup most image lessons share
 - runtime: device, mixed precision, memory format, seeds; storage: atomic files, checkpoints, fingerprints, caches
 - train: one epoch, evaluation, History, EarlyStopping and `fit`; tuning: LR finder and LR schedules
@@ -14,7 +16,8 @@ One concern per module (the lessons import the modules, not names from here):
 - pretrain: lesson 01's small CNN and its checkpoint; experiments: data-efficiency comparisons
 - plots: general figures; figures: the figures of whole experiments (lessons 05, 06)
 - checks: exercise feedback, one module per lesson, with machine-readable outcomes
-- student: student versions of the notebooks; doctor: is this machine ready; cli: the `tlcourse` command
+- student: student versions of the notebooks; classroom: nbgrader metadata; grade, gradebook: `tlcourse grade`
+- progress: progress bars that leave text behind; doctor: is this machine ready; cli: the `tlcourse` command
 - errors: the exceptions a learner may see, each with its fix
 """
 from .doctor import doctor

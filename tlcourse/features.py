@@ -14,10 +14,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from .models import BackboneInfo, layer_output
+from .models import BackboneInfo
 from .progress import tqdm
 from .runtime import autocast, pick_device, prepare_model, to_device
 from .storage import cached, weights_fingerprint
+from .surgery import layer_output
 from .train import EarlyStopping, fit
 
 

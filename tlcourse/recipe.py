@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from . import efficientnet_lite, feature_store, images, models
+from . import efficientnet_lite, feature_store, images, models, surgery
 from .errors import TLCourseError
 from .features import linear_probe
 from .runtime import seed_everything
@@ -190,7 +190,7 @@ def fine_tune_top(backbone: models.LoadedBackbone, head: nn.Linear, feats: dict,
     top = efficientnet_lite.layers_above(backbone.model, CUT)
     head = _copy_linear(head)
     net = nn.Sequential(top, head)
-    models.freeze_batchnorm(net)
+    surgery.freeze_batchnorm(net)
     optimizer = torch.optim.AdamW([{"params": [p for p in top.parameters() if p.requires_grad], "lr": 1e-4},
                                    {"params": head.parameters(), "lr": 1e-3}], weight_decay=1e-4)
     train = DataLoader(TensorDataset(feats["m_train"], feats["y_train"]), batch_size=32, shuffle=True)
@@ -217,7 +217,7 @@ def assemble(backbone: models.LoadedBackbone, head: nn.Linear, top: nn.Sequentia
             model._blocks[first + i].load_state_dict(block.state_dict())
         model._conv_head.load_state_dict(top[-5].state_dict())
         model._bn1.load_state_dict(top[-4].state_dict())
-    models.replace_head(model, info, head.out_features).load_state_dict(head.state_dict())
+    surgery.replace_head(model, info, head.out_features).load_state_dict(head.state_dict())
     return model.eval()
 
 

@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError, NonFiniteLossError
-from .models import set_train_mode
 from .progress import tqdm
 from .runtime import autocast, grad_scaler, pick_device, prepare_model, to_device
 from .storage import load_checkpoint, save_checkpoint
+from .surgery import set_train_mode
 
 
 # ---------------------------------------------------------------------------------------------- one epoch

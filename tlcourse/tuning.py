@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .models import set_train_mode
 from .runtime import autocast, pick_device, prepare_model, to_device
+from .surgery import set_train_mode
 
 
 @dataclass

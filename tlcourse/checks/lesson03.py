@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..models import get_module
+from ..surgery import get_module
 from .feedback import exercise, fail, ok
 
 
