@@ -39,8 +39,9 @@ test-lessons: $(BIN)/tlcourse
 test-student: $(BIN)/tlcourse
 	$(BIN)/python -m pytest -q --durations=10 tests/test_student_notebooks.py -k test_student_notebook_runs_with_only_stub_errors
 
-lint: $(BIN)/tlcourse  ## ruff: the lint rules in pyproject.toml
+lint: $(BIN)/tlcourse  ## ruff: the lint rules and the formatting in pyproject.toml
 	$(BIN)/ruff check tlcourse tests benchmarks
+	$(BIN)/ruff format --check tlcourse tests benchmarks
 
 format: $(BIN)/tlcourse  ## ruff format: apply the formatter
 	$(BIN)/ruff format tlcourse tests benchmarks

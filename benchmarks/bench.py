@@ -1,4 +1,5 @@
 """`make bench`: each figure a ratio of two things measured side by side in this run. Writes results/<device>.json."""
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,16 @@ OUT = Path(__file__).parent / "results"
 
 def small_cnn() -> nn.Module:
     """A small conv net: enough arithmetic per batch that loop overhead is measurable but not dominant."""
-    return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(64, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, 10),
+    )
 
 
 def manual_loop(model, loader, optimizer, epochs) -> None:
@@ -43,18 +51,31 @@ def bench_fit_overhead(repeats: int = 3, epochs: int = 2) -> dict:
     n = len(ds) * epochs
     fit_rates, manual_rates = [], []
     for _ in range(repeats):
-        torch.manual_seed(0); m = small_cnn()
+        torch.manual_seed(0)
+        m = small_cnn()
         t0 = time.perf_counter()
         manual_loop(m, loader, torch.optim.SGD(m.parameters(), lr=0.01), epochs)
         manual_rates.append(n / (time.perf_counter() - t0))
-        torch.manual_seed(0); m = small_cnn()
+        torch.manual_seed(0)
+        m = small_cnn()
         t0 = time.perf_counter()
-        train.fit(m, loader, None, optimizer=torch.optim.SGD(m.parameters(), lr=0.01), epochs=epochs, device="cpu",
-                  progress=False)
+        train.fit(
+            m,
+            loader,
+            None,
+            optimizer=torch.optim.SGD(m.parameters(), lr=0.01),
+            epochs=epochs,
+            device="cpu",
+            progress=False,
+        )
         fit_rates.append(n / (time.perf_counter() - t0))
     fit_rate, manual_rate = statistics.median(fit_rates), statistics.median(manual_rates)
-    return {"fit_images_per_s": fit_rate, "manual_images_per_s": manual_rate, "ratio": fit_rate / manual_rate,
-            "goal": ">= 0.95"}
+    return {
+        "fit_images_per_s": fit_rate,
+        "manual_images_per_s": manual_rate,
+        "ratio": fit_rate / manual_rate,
+        "goal": ">= 0.95",
+    }
 
 
 def bench_cached_vs_classic(epochs: int = 10) -> dict:
@@ -75,8 +96,15 @@ def bench_cached_vs_classic(epochs: int = 10) -> dict:
     classic._fc = head()
     runtime.seed_everything(0)
     t0 = time.perf_counter()
-    h_classic = train.fit(classic, DataLoader(train_set, batch_size=32, shuffle=True), DataLoader(val_set, batch_size=64),
-                          optimizer=sgd(classic._fc.parameters()), epochs=epochs, device=device, progress=False)
+    h_classic = train.fit(
+        classic,
+        DataLoader(train_set, batch_size=32, shuffle=True),
+        DataLoader(val_set, batch_size=64),
+        optimizer=sgd(classic._fc.parameters()),
+        epochs=epochs,
+        device=device,
+        progress=False,
+    )
     classic_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()  # extraction without the cache: paid inside the measured time, learner's cache untouched
@@ -86,15 +114,28 @@ def bench_cached_vs_classic(epochs: int = 10) -> dict:
     cached = head()
     runtime.seed_everything(0)
     t0 = time.perf_counter()
-    h_cached = train.fit(cached, DataLoader(TensorDataset(ftr, ytr), batch_size=32, shuffle=True),
-                         DataLoader(TensorDataset(fva, yva), batch_size=64), optimizer=sgd(cached.parameters()),
-                         epochs=epochs, device=device, progress=False)
+    h_cached = train.fit(
+        cached,
+        DataLoader(TensorDataset(ftr, ytr), batch_size=32, shuffle=True),
+        DataLoader(TensorDataset(fva, yva), batch_size=64),
+        optimizer=sgd(cached.parameters()),
+        epochs=epochs,
+        device=device,
+        progress=False,
+    )
     head_s = time.perf_counter() - t0
-    return {"epochs": epochs, "classic_s": classic_s, "extract_once_s": extract_s, "cached_training_s": head_s,
-            "ratio_cold_cache": classic_s / (extract_s + head_s), "ratio_warm_cache": classic_s / head_s,
-            "classic_val_acc": h_classic.last["val_acc"], "cached_val_acc": h_cached.last["val_acc"],
-            "acc_difference_points": 100 * abs(h_classic.last["val_acc"] - h_cached.last["val_acc"]),
-            "goal": "ratio >= 20, accuracies within 2 points"}
+    return {
+        "epochs": epochs,
+        "classic_s": classic_s,
+        "extract_once_s": extract_s,
+        "cached_training_s": head_s,
+        "ratio_cold_cache": classic_s / (extract_s + head_s),
+        "ratio_warm_cache": classic_s / head_s,
+        "classic_val_acc": h_classic.last["val_acc"],
+        "cached_val_acc": h_cached.last["val_acc"],
+        "acc_difference_points": 100 * abs(h_classic.last["val_acc"] - h_cached.last["val_acc"]),
+        "goal": "ratio >= 20, accuracies within 2 points",
+    }
 
 
 def bench_gpu_amp(steps: int = 20, batch: int = 64) -> dict:
@@ -114,10 +155,13 @@ def bench_gpu_amp(steps: int = 20, batch: int = 64) -> dict:
             ctx = runtime.autocast(torch.device("cuda")) if mode != "fp32" else torch.autocast("cuda", enabled=False)
             for i in range(steps + 5):
                 if i == 5:
-                    torch.cuda.synchronize(); t0 = time.perf_counter()
+                    torch.cuda.synchronize()
+                    t0 = time.perf_counter()
                 with ctx:
                     loss = nn.functional.cross_entropy(model(x), y)
-                opt.zero_grad(); loss.backward(); opt.step()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
             torch.cuda.synchronize()
             rates[mode] = steps * batch / (time.perf_counter() - t0)
         out[name] = {**rates, "speedup": rates["amp_channels_last"] / rates["fp32"]}
@@ -132,11 +176,16 @@ def make_five_class_photos(root: Path, per_class: int = 200, seed: int = 0) -> P
     from PIL import ImageFilter, ImageOps
 
     from tlcourse.images import open_rgb
+
     sources = sorted((data.REGISTRY["hymenoptera"].path).glob("*/*/*.jpg"))
     rng = random.Random(seed)
-    looks = {"plain": lambda im: im, "grey": lambda im: ImageOps.grayscale(im).convert("RGB"),
-             "rotated": lambda im: im.rotate(90, expand=True), "inverted": ImageOps.invert,
-             "blurred": lambda im: im.filter(ImageFilter.GaussianBlur(3))}
+    looks = {
+        "plain": lambda im: im,
+        "grey": lambda im: ImageOps.grayscale(im).convert("RGB"),
+        "rotated": lambda im: im.rotate(90, expand=True),
+        "inverted": ImageOps.invert,
+        "blurred": lambda im: im.filter(ImageFilter.GaussianBlur(3)),
+    }
     for name, look in looks.items():
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
@@ -153,6 +202,7 @@ def bench_train_recipe() -> dict:
     import tempfile
 
     from tlcourse.recipe import TrainConfig, train_recipe
+
     with tempfile.TemporaryDirectory() as tmp:
         photos = make_five_class_photos(Path(tmp) / "photos")
         old = os.environ.get("TLCOURSE_DATA")
@@ -163,29 +213,50 @@ def bench_train_recipe() -> dict:
             seconds = time.perf_counter() - t0
         finally:
             os.environ.pop("TLCOURSE_DATA") if old is None else os.environ.update(TLCOURSE_DATA=old)
-    return {"photos": 1000, "classes": 5, "seconds": seconds, "stages_s": metrics["seconds"],
-            "chosen": metrics["chosen"], "val_accuracy": metrics["val_accuracy"], "goal": "<= 360 s on 2 CPU cores"}
+    return {
+        "photos": 1000,
+        "classes": 5,
+        "seconds": seconds,
+        "stages_s": metrics["seconds"],
+        "chosen": metrics["chosen"],
+        "val_accuracy": metrics["val_accuracy"],
+        "goal": "<= 360 s on 2 CPU cores",
+    }
 
 
 def main() -> int:
     torch.manual_seed(0)
     device = runtime.pick_device()
-    results = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}",
-               "torch": torch.__version__, "fit_vs_manual_loop": bench_fit_overhead(),
-               "cached_vs_classic": bench_cached_vs_classic(), "gpu_amp": bench_gpu_amp(),
-               "train_recipe": bench_train_recipe()}
+    results = {
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}",
+        "torch": torch.__version__,
+        "fit_vs_manual_loop": bench_fit_overhead(),
+        "cached_vs_classic": bench_cached_vs_classic(),
+        "gpu_amp": bench_gpu_amp(),
+        "train_recipe": bench_train_recipe(),
+    }
     OUT.mkdir(exist_ok=True)
     path = OUT / f"{device.type}.json"
     path.write_text(json.dumps(results, indent=2))
     f, c = results["fit_vs_manual_loop"], results["cached_vs_classic"]
     print(f"\n{'benchmark':44} {'result':>14}  goal")
-    print(f"{'fit() / manual loop throughput':44} {f['ratio']:13.3f}x  >= 0.95  ({f['fit_images_per_s']:.0f} vs {f['manual_images_per_s']:.0f} img/s)")
-    print(f"{'classic / cached, 10 epochs, cold cache':44} {c['ratio_cold_cache']:13.1f}x  >= 20   ({c['classic_s']:.0f}s vs {c['extract_once_s']:.0f}s + {c['cached_training_s']:.1f}s)")
+    print(
+        f"{'fit() / manual loop throughput':44} {f['ratio']:13.3f}x  >= 0.95  "
+        f"({f['fit_images_per_s']:.0f} vs {f['manual_images_per_s']:.0f} img/s)"
+    )
+    print(
+        f"{'classic / cached, 10 epochs, cold cache':44} {c['ratio_cold_cache']:13.1f}x  >= 20   "
+        f"({c['classic_s']:.0f}s vs {c['extract_once_s']:.0f}s + {c['cached_training_s']:.1f}s)"
+    )
     print(f"{'classic / cached, 10 epochs, warm cache':44} {c['ratio_warm_cache']:13.0f}x  >= 20")
-    print(f"{'val accuracy classic vs cached':44} {c['classic_val_acc']:6.1%} {c['cached_val_acc']:6.1%}  within 2 points")
+    print(
+        f"{'val accuracy classic vs cached':44} {c['classic_val_acc']:6.1%} {c['cached_val_acc']:6.1%}  within 2 points"
+    )
     r = results["train_recipe"]
-    print(f"{'tlcourse train, 1,000 photos, 5 classes':44} {r['seconds']:12.0f} s  <= 360 s  (chose {r['chosen']}, "
-          f"val {r['val_accuracy']:.1%})")
+    print(
+        f"{'tlcourse train, 1,000 photos, 5 classes':44} {r['seconds']:12.0f} s  <= 360 s  (chose {r['chosen']}, "
+        f"val {r['val_accuracy']:.1%})"
+    )
     gpu = results["gpu_amp"]
     for name in ("efficientnet_lite0", "resnet18"):
         if name in gpu:

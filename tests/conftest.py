@@ -1,4 +1,5 @@
 """Shared fixtures: small files the tests make themselves, and an isolated data root."""
+
 from __future__ import annotations
 
 import os

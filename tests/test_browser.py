@@ -1,10 +1,12 @@
-"""A real browser: headless Chromium drives JupyterLab (served from this venv) through lesson 00 and lesson 06's explorer.
+"""A real browser: headless Chromium drives JupyterLab (served from this venv) through lesson 00 and lesson 06's
+explorer.
 
 It runs the notebooks, moves a slider, clicks "Run Interact", saves, reloads, and checks what a learner would see:
 no error output, widgets drawn as widgets, and the explorer showing its plot only. Screenshots go to
 build/screenshots/ (CI keeps that folder). Needs Chromium (`apt-get install chromium`) and the `playwright` package
 (the `classroom` extra); without them the test is skipped and says which is missing.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,13 +24,22 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "build" / "screenshots"
 CHROMIUM = os.environ.get("TLCOURSE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-         "--disable-background-networking", "--disable-component-update"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 EXPLORER_CELLS = ["0e4eb21c", "83a68e14", "c25ff5ea"]  # lesson 06: setup, build/run, the explorer
-PROGRESS_CELLS = ["from tlcourse.progress import tqdm\nfor _ in tqdm(range(3), desc='epochs'):\n    pass",
-                  "for _ in tqdm(range(4), desc='batches', leave=False):\n    pass\nprint('done')"]
+PROGRESS_CELLS = [
+    "from tlcourse.progress import tqdm\nfor _ in tqdm(range(3), desc='epochs'):\n    pass",
+    "for _ in tqdm(range(4), desc='batches', leave=False):\n    pass\nprint('done')",
+]
 BAD_TEXT = ["Traceback", "Error displaying widget", "HBox(", "interactive(children", "'history'", "History("]
-
 
 
 def _unavailable(reason: str) -> None:
@@ -66,15 +77,36 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     shutil.copy(REPO / "notebooks" / "00_welcome.ipynb", root)
     _explorer_notebook(root / "06_explorer.ipynb")
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in PROGRESS_CELLS],
-                                            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}}),
-                   root / "progress_bars.ipynb")
+    nbformat.write(
+        nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell(c) for c in PROGRESS_CELLS],
+            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        ),
+        root / "progress_bars.ipynb",
+    )
     port, token = _free_port(), "tlcourse-browser-test"
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-           f"--ServerApp.token={token}", "--allow-root", f"--ServerApp.root_dir={root}", "--expose-app-in-browser",
-           f"--LabApp.workspaces_dir={root / '.ws'}", f"--LabApp.user_settings_dir={root / '.settings'}",
-           "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(root / ".config"),
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        f"--ServerApp.token={token}",
+        "--allow-root",
+        f"--ServerApp.root_dir={root}",
+        "--expose-app-in-browser",
+        f"--LabApp.workspaces_dir={root / '.ws'}",
+        f"--LabApp.user_settings_dir={root / '.settings'}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     with open(root / "lab.log", "w") as log:
         server = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -104,8 +136,9 @@ def browser(lab, tmp_path_factory):
     """Headless Chromium with a fresh user-data-dir."""
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, args=FLAGS,
-                                                        headless=True, viewport={"width": 1400, "height": 1000})
+        context = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, args=FLAGS, headless=True, viewport={"width": 1400, "height": 1000}
+        )
         yield context
         context.close()
 
@@ -115,9 +148,12 @@ def open_notebook(page, lab, name: str) -> None:
     url, token = lab
     page.goto(f"{url}/lab/tree/{name}?token={token}&reset")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel", timeout=120_000)
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.sessionContext"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel",
+        timeout=120_000,
+    )
     page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.ready")
     no_news = page.locator(".jp-toast-button", has_text="No")  # the 'Jupyter news?' toast would hide outputs
     if no_news.count():
@@ -128,9 +164,12 @@ def run_all(page, timeout_s: float = 600) -> float:
     """Run every cell through JupyterLab's own command; returns the seconds it took."""
     start = time.perf_counter()
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_function("() => ![...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'))"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                           timeout=timeout_s * 1000, polling=500)
+    page.wait_for_function(
+        "() => ![...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'))"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+        timeout=timeout_s * 1000,
+        polling=500,
+    )
     return time.perf_counter() - start
 
 
@@ -144,8 +183,10 @@ def save_and_reload(page, lab, name: str) -> None:
 
 def problems(page) -> list[str]:
     """Every error a learner would see: stderr/traceback outputs and text that should never show."""
-    found = [el.inner_text()[:300] for el in page.query_selector_all(
-        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")]
+    found = [
+        el.inner_text()[:300]
+        for el in page.query_selector_all(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    ]
     text = page.inner_text(".jp-Notebook")
     return found + [f"page shows {bad!r}" for bad in BAD_TEXT if bad in text]
 
@@ -218,4 +259,6 @@ def _assert_explorer_clean(page) -> None:
     assert page.locator(".widget-slider").count() == 3 and page.locator(".widget-dropdown").count() == 1
     out = explorer_output(page)
     assert out.locator("img").count() == 1, "the explorer should draw one figure"
-    assert len(out.inner_text().strip()) < 200, f"the explorer should show a plot and a short summary only:\n{out.inner_text()[:500]}"
+    assert len(out.inner_text().strip()) < 200, (
+        f"the explorer should show a plot and a short summary only:\n{out.inner_text()[:500]}"
+    )

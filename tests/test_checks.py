@@ -1,5 +1,6 @@
 """Exercise checks: a right answer passes, each typical mistake gets the message that names it, and every call
 leaves a machine-readable outcome. The answers are written here, never taken from the package (the answer key)."""
+
 import json
 
 import numpy as np
@@ -61,8 +62,11 @@ def test_a_check_returns_nothing_so_a_notebook_cell_shows_only_the_green_line(ca
 # ---------------------------------------------------------------------------------------------- lesson 01
 def test_top5_names(capsys):
     passes(capsys, checks.check_top5_names, lambda logits, cats: [cats[i] for i in logits.topk(5).indices.tolist()])
-    fails(checks.check_top5_names, lambda logits, cats: sorted(cats[i] for i in logits.topk(5).indices.tolist()),
-          match="wrong order")
+    fails(
+        checks.check_top5_names,
+        lambda logits, cats: sorted(cats[i] for i in logits.topk(5).indices.tolist()),
+        match="wrong order",
+    )
     fails(checks.check_top5_names, lambda logits, cats: [cats[int(v)] for v in logits.topk(5).values], match="indices")
     fails(checks.check_top5_names, lambda logits, cats: logits.topk(5).indices, match="list of names")
 
@@ -73,10 +77,18 @@ def test_freeze_features(capsys):
             p.requires_grad = False
 
     passes(capsys, checks.check_freeze_features, right, pretrain.SmallCNN)
-    fails(checks.check_freeze_features, lambda model: model.requires_grad_(False), pretrain.SmallCNN,
-          match="head is frozen")
-    fails(checks.check_freeze_features, lambda model: model.features[0].requires_grad_(False), pretrain.SmallCNN,
-          match="Still trainable outside the head")
+    fails(
+        checks.check_freeze_features,
+        lambda model: model.requires_grad_(False),
+        pretrain.SmallCNN,
+        match="head is frozen",
+    )
+    fails(
+        checks.check_freeze_features,
+        lambda model: model.features[0].requires_grad_(False),
+        pretrain.SmallCNN,
+        match="Still trainable outside the head",
+    )
 
 
 def test_nearest(capsys):
@@ -98,16 +110,29 @@ def test_global_pool(capsys):
 
 def test_transform(capsys):
     from torchvision import transforms as T
+
     _, info = lite0()
 
     def right(info):
         return T.Compose([T.Resize(256), T.CenterCrop(info.input_size), T.ToTensor(), T.Normalize(info.mean, info.std)])
 
     passes(capsys, checks.check_transform, right, info)
-    fails(checks.check_transform, lambda info: T.Compose([T.Resize(256), T.CenterCrop(info.input_size), T.ToTensor(),
-                                                          T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))]),
-          info, match="backbone's own mean and std")
-    fails(checks.check_transform, lambda info: T.Compose([T.Resize(256), T.ToTensor()]), info, match="Expected a tensor")
+    fails(
+        checks.check_transform,
+        lambda info: T.Compose(
+            [
+                T.Resize(256),
+                T.CenterCrop(info.input_size),
+                T.ToTensor(),
+                T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+            ]
+        ),
+        info,
+        match="backbone's own mean and std",
+    )
+    fails(
+        checks.check_transform, lambda info: T.Compose([T.Resize(256), T.ToTensor()]), info, match="Expected a tensor"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- lesson 03
@@ -125,12 +150,24 @@ def test_param_groups(capsys):
         return [{"params": body, "lr": head_lr / 10}, {"params": head, "lr": head_lr}]
 
     passes(capsys, checks.check_param_groups, right, _top_trainable)
-    fails(checks.check_param_groups, lambda m, info, lr: [{"params": [p for p in m.parameters() if p.requires_grad],
-                                                           "lr": lr}], _top_trainable, match="10x slower")
-    fails(checks.check_param_groups, lambda m, info, lr: [{"params": list(m.parameters()), "lr": lr}], _top_trainable,
-          match="Frozen parameters")
-    fails(checks.check_param_groups, lambda m, info, lr: [{"params": list(m._fc.parameters()), "lr": lr}],
-          _top_trainable, match="in no group")
+    fails(
+        checks.check_param_groups,
+        lambda m, info, lr: [{"params": [p for p in m.parameters() if p.requires_grad], "lr": lr}],
+        _top_trainable,
+        match="10x slower",
+    )
+    fails(
+        checks.check_param_groups,
+        lambda m, info, lr: [{"params": list(m.parameters()), "lr": lr}],
+        _top_trainable,
+        match="Frozen parameters",
+    )
+    fails(
+        checks.check_param_groups,
+        lambda m, info, lr: [{"params": list(m._fc.parameters()), "lr": lr}],
+        _top_trainable,
+        match="in no group",
+    )
 
 
 def test_new_head(capsys):
@@ -139,8 +176,12 @@ def test_new_head(capsys):
 
     passes(capsys, checks.check_new_head, right, lite0)
     fails(checks.check_new_head, lambda model, n: None, lite0, match="still the ImageNet classifier")
-    fails(checks.check_new_head, lambda model, n: setattr(model, "_fc", nn.Linear(1000, n)), lite0,
-          match="in_features must match the backbone: 1280")
+    fails(
+        checks.check_new_head,
+        lambda model, n: setattr(model, "_fc", nn.Linear(1000, n)),
+        lite0,
+        match="in_features must match the backbone: 1280",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- lesson 04
@@ -153,11 +194,20 @@ def test_sample_per_class(capsys):
         return np.concatenate([rng.choice(np.flatnonzero(labels == c), k, replace=False) for c in np.unique(labels)])
 
     passes(capsys, checks.check_sample_per_class, right)
-    fails(checks.check_sample_per_class, lambda labels, k, seed: np.concatenate(
-        [np.flatnonzero(np.asarray(labels) == c)[:k] for c in range(3)]) if k else np.arange(len(labels)),
-        match="not random")
-    fails(checks.check_sample_per_class, lambda labels, k, seed: np.random.default_rng(seed).choice(len(labels), 9),
-          match="3 indices of each class")
+    fails(
+        checks.check_sample_per_class,
+        lambda labels, k, seed: (
+            np.concatenate([np.flatnonzero(np.asarray(labels) == c)[:k] for c in range(3)])
+            if k
+            else np.arange(len(labels))
+        ),
+        match="not random",
+    )
+    fails(
+        checks.check_sample_per_class,
+        lambda labels, k, seed: np.random.default_rng(seed).choice(len(labels), 9),
+        match="3 indices of each class",
+    )
     fails(checks.check_sample_per_class, lambda labels, k, seed: right(labels, k, None), match="same seed")
 
 
@@ -184,12 +234,21 @@ def test_freeze_batchnorm(capsys):
 
 
 def test_images_needed(capsys):
-    passes(capsys, checks.check_images_needed,
-           lambda ks, accs, target: next((k for k, a in zip(ks, accs) if a >= target), None))
-    fails(checks.check_images_needed, lambda ks, accs, t: next((k for k, a in zip(ks, accs) if a > t), None),
-          match="use >=")
-    fails(checks.check_images_needed, lambda ks, accs, t: next((k for k, a in zip(ks, accs) if a >= t), ks[-1]),
-          match="None")
+    passes(
+        capsys,
+        checks.check_images_needed,
+        lambda ks, accs, target: next((k for k, a in zip(ks, accs) if a >= target), None),
+    )
+    fails(
+        checks.check_images_needed,
+        lambda ks, accs, t: next((k for k, a in zip(ks, accs) if a > t), None),
+        match="use >=",
+    )
+    fails(
+        checks.check_images_needed,
+        lambda ks, accs, t: next((k for k, a in zip(ks, accs) if a >= t), ks[-1]),
+        match="None",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- lesson 05
@@ -222,26 +281,44 @@ def test_copy_first_layers(capsys):
 
 
 def test_split_effects(capsys):
-    passes(capsys, checks.check_split_effects,
-           lambda base, bnb, anb: (base - np.asarray(bnb), np.asarray(bnb) - np.asarray(anb)))
-    fails(checks.check_split_effects,
-          lambda base, bnb, anb: (np.asarray(bnb) - base, np.asarray(anb) - np.asarray(bnb)), match="sign is flipped")
-    fails(checks.check_split_effects,
-          lambda base, bnb, anb: (base - np.asarray(anb), np.asarray(bnb) - np.asarray(anb)), match="Co-adaptation compares")
+    passes(
+        capsys,
+        checks.check_split_effects,
+        lambda base, bnb, anb: (base - np.asarray(bnb), np.asarray(bnb) - np.asarray(anb)),
+    )
+    fails(
+        checks.check_split_effects,
+        lambda base, bnb, anb: (np.asarray(bnb) - base, np.asarray(anb) - np.asarray(bnb)),
+        match="sign is flipped",
+    )
+    fails(
+        checks.check_split_effects,
+        lambda base, bnb, anb: (base - np.asarray(anb), np.asarray(bnb) - np.asarray(anb)),
+        match="Co-adaptation compares",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- lesson 06
 def test_exponential_lr(capsys):
     passes(capsys, checks.check_exponential_lr, lambda step, steps, a, b: a * (b / a) ** (step / (steps - 1)))
-    fails(checks.check_exponential_lr, lambda step, steps, a, b: a + (b - a) * step / (steps - 1), match="linear spacing")
+    fails(
+        checks.check_exponential_lr, lambda step, steps, a, b: a + (b - a) * step / (steps - 1), match="linear spacing"
+    )
     fails(checks.check_exponential_lr, lambda step, steps, a, b: a * (b / a) ** (step / steps), match="steps - 1")
 
 
 def test_cosine_lr(capsys):
     passes(capsys, checks.check_cosine_lr, lambda step, total, peak: peak * (1 + np.cos(np.pi * step / total)) / 2)
-    fails(checks.check_cosine_lr, lambda step, total, peak: peak * (1 + np.cos(2 * np.pi * step / total)) / 2,
-          match="expected 0")
-    fails(checks.check_cosine_lr, lambda step, total, peak: peak * (1 + np.cos(np.pi * step / total)), match="expected peak_lr")
+    fails(
+        checks.check_cosine_lr,
+        lambda step, total, peak: peak * (1 + np.cos(2 * np.pi * step / total)) / 2,
+        match="expected 0",
+    )
+    fails(
+        checks.check_cosine_lr,
+        lambda step, total, peak: peak * (1 + np.cos(np.pi * step / total)),
+        match="expected peak_lr",
+    )
 
 
 def early_stop(val_losses, patience):
@@ -280,8 +357,11 @@ def test_freeze_lower_layers(capsys):
             module.requires_grad_(False)
 
     passes(capsys, checks.check_freeze_lower_layers, right)
-    fails(checks.check_freeze_lower_layers, lambda t, n: [m.requires_grad_(False) for m in t.encoder.layer[:n]],
-          match="embeddings still learn")
+    fails(
+        checks.check_freeze_lower_layers,
+        lambda t, n: [m.requires_grad_(False) for m in t.encoder.layer[:n]],
+        match="embeddings still learn",
+    )
     fails(checks.check_freeze_lower_layers, lambda t, n: t.requires_grad_(False), match="Frozen too much")
 
 

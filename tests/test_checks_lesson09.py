@@ -1,4 +1,5 @@
 """Lesson 09's exercise checks accept the solutions and reject typical mistakes with a hint."""
+
 import numpy as np
 import pytest
 

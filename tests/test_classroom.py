@@ -1,4 +1,5 @@
 """nbgrader metadata: written by `tlcourse student --nbgrader-metadata`, and the committed notebooks match it."""
+
 from pathlib import Path
 
 import nbformat
@@ -35,11 +36,19 @@ def test_a_cell_with_solution_and_check_is_split_at_the_check_call():
     nb = _nb("def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n\nchecks.check_f(f)\nprint(1)")
     nb.cells[0].id = "abc"
     out = mark_nbgrader(nb)
-    assert [c.source for c in out.cells] == ["def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION",
-                                             "checks.check_f(f)\nprint(1)"]
+    assert [c.source for c in out.cells] == [
+        "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION",
+        "checks.check_f(f)\nprint(1)",
+    ]
     assert out.cells[1].id == "abc-check"
-    assert out.cells[0].metadata.nbgrader == {"grade": False, "grade_id": "f", "locked": False,
-                                              "schema_version": 3, "solution": True, "task": False}
+    assert out.cells[0].metadata.nbgrader == {
+        "grade": False,
+        "grade_id": "f",
+        "locked": False,
+        "schema_version": 3,
+        "solution": True,
+        "task": False,
+    }
     assert out.cells[1].metadata.nbgrader["grade"] and out.cells[1].metadata.nbgrader["points"] == 1
     assert nbformat.writes(mark_nbgrader(out)) == nbformat.writes(out), "running the tool twice changes nothing"
 

@@ -35,6 +35,7 @@ def test_doctor_without_backbone_weights_is_not_usable(tmp_data, monkeypatch, ca
 
 def test_doctor_status_codes():
     from tlcourse.doctor import Check, status
+
     core, lesson = Check("torch", True, ""), Check("dataset x", True, "", group="lessons")
     optional = Check("weights efficientnet_lite2", False, "", required=False)
     assert status([core, lesson, optional]) == 0
@@ -53,18 +54,25 @@ def test_verify_detects_a_missing_file(tmp_data, capsys):
 
 def test_download_offline_error_is_one_line(tmp_data, monkeypatch, capsys):
     from tlcourse import data
+
     spec = data.REGISTRY["sst2"]
-    monkeypatch.setitem(data.REGISTRY, "sst2", data.DatasetSpec(
-        "sst2", "sst2", "", (tmp_data / "nowhere.zip").as_uri(), spec.splits, spec.kind))
+    monkeypatch.setitem(
+        data.REGISTRY,
+        "sst2",
+        data.DatasetSpec("sst2", "sst2", "", (tmp_data / "nowhere.zip").as_uri(), spec.splits, spec.kind),
+    )
     assert cli.main(["download", "sst2"]) == 2
     assert "error:" in capsys.readouterr().err
 
 
 def test_student_refuses_to_overwrite(tmp_path, capsys):
     import nbformat
+
     src = tmp_path / "nb"
     src.mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1\n### BEGIN SOLUTION\nx = 2\n### END SOLUTION")])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("x = 1\n### BEGIN SOLUTION\nx = 2\n### END SOLUTION")]
+    )
     nbformat.write(nb, src / "a.ipynb")
     assert cli.main(["student", "--source", str(src), "--out", str(tmp_path / "out")]) == 0
     assert "NotImplementedError" in (tmp_path / "out" / "a.ipynb").read_text()

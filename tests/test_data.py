@@ -1,4 +1,5 @@
 """The registry against the real data mirror, and checksum refusal of a corrupted copy."""
+
 import shutil
 import types
 
@@ -83,8 +84,9 @@ def test_select_classes_renumbers_and_scales():
 def test_class_subset_reads_cifar10_layout(monkeypatch):
     """CIFAR-10 needs a network to download, so the test stands in torchvision's layout: data N x 32 x 32 x 3 bytes."""
     rng = np.random.default_rng(0)
-    fake = types.SimpleNamespace(data=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8),
-                                 targets=[i % 10 for i in range(40)])
+    fake = types.SimpleNamespace(
+        data=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), targets=[i % 10 for i in range(40)]
+    )
     asked = []
     monkeypatch.setattr(data, "load_dataset", lambda name, split: asked.append((name, split)) or fake)
     x, y = subsets.class_subset("cifar10", "test", [0, 2, 4, 6, 8]).tensors
@@ -111,6 +113,7 @@ def test_sst2_loads_through_load_dataset_like_every_dataset():
 
 def test_every_registry_entry_has_a_kind_that_counts_it(tmp_data):
     from tlcourse.kinds import DatasetKind
+
     for spec in data.REGISTRY.values():
         assert isinstance(spec.kind, DatasetKind)
         counts = data.count_items(spec)  # an empty data root: nothing present except what a library bundles
@@ -121,11 +124,13 @@ def test_every_registry_entry_has_a_kind_that_counts_it(tmp_data):
 def test_a_new_dataset_is_one_registry_entry(tmp_data, monkeypatch):
     """A text table added by one line loads through the same path as SST-2, with no code changed."""
     from tlcourse.kinds import TextTable
+
     folder = tmp_data / "reviews"
     folder.mkdir()
     (folder / "train.tsv").write_text("sentence\tlabel\ngood film .\t1\nbad film .\t0\n")
-    spec = data.DatasetSpec("reviews", "reviews", "two reviews", "made by the test", {"train": 2},
-                            TextTable(classes=("bad", "good")))
+    spec = data.DatasetSpec(
+        "reviews", "reviews", "two reviews", "made by the test", {"train": 2}, TextTable(classes=("bad", "good"))
+    )
     monkeypatch.setitem(data.REGISTRY, "reviews", spec)
     table = data.load_dataset("reviews", "train")
     assert table.sentences == ["good film .", "bad film ."] and table.targets == [1, 0] and data.is_complete(spec)

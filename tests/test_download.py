@@ -1,4 +1,5 @@
 """Downloads from local file:// URLs (no network), checksums, and archive safety."""
+
 import io
 import tarfile
 import zipfile
@@ -76,9 +77,14 @@ def test_missing_dataset_error_names_dataset_folder_and_fix(tmp_data):
 def _fake_hymenoptera_zip(tmp_path, corrupt=False):
     """A tiny zip laid out like hymenoptera_data.zip, plus a manifest of its files."""
     from tests.conftest import make_image
+
     src = tmp_path / "build" / "hymenoptera_data"
-    files = [make_image(src / split / cls / f"{i}.jpg") for split in ("train", "val") for cls in ("ants", "bees")
-             for i in range(2)]
+    files = [
+        make_image(src / split / cls / f"{i}.jpg")
+        for split in ("train", "val")
+        for cls in ("ants", "bees")
+        for i in range(2)
+    ]
     manifest = tmp_path / "fake.sha256"
     manifest.write_text("".join(f"{dl.sha256_file(f)}  ./{f.relative_to(src).as_posix()}\n" for f in files))
     if corrupt:
@@ -94,8 +100,15 @@ def _fake_hymenoptera_zip(tmp_path, corrupt=False):
 def test_download_dataset_from_file_url_checks_manifest(tmp_path, tmp_data, monkeypatch, corrupt):
     archive, manifest = _fake_hymenoptera_zip(tmp_path, corrupt)
     spec = data.REGISTRY["hymenoptera"]
-    fake = data.DatasetSpec(spec.name, spec.folder, spec.description, archive.as_uri(), {"train": 4, "val": 4},
-                            ImageFolderWithManifest(str(manifest)), archive_subfolder="hymenoptera_data")
+    fake = data.DatasetSpec(
+        spec.name,
+        spec.folder,
+        spec.description,
+        archive.as_uri(),
+        {"train": 4, "val": 4},
+        ImageFolderWithManifest(str(manifest)),
+        archive_subfolder="hymenoptera_data",
+    )
     monkeypatch.setitem(data.REGISTRY, "hymenoptera", fake)
     if corrupt:
         with pytest.raises(ChecksumError, match="mismatched"):
@@ -108,8 +121,15 @@ def test_download_dataset_from_file_url_checks_manifest(tmp_path, tmp_data, monk
 
 def test_archive_checksum_mismatch_deletes_archive(tmp_path, tmp_data, monkeypatch):
     archive, _ = _fake_hymenoptera_zip(tmp_path)
-    fake = data.DatasetSpec("sst2", "sst2", "", archive.as_uri(), {"train": 1}, TextTable(("neg", "pos")),
-                            archive_checksum="md5:" + "0" * 32)
+    fake = data.DatasetSpec(
+        "sst2",
+        "sst2",
+        "",
+        archive.as_uri(),
+        {"train": 1},
+        TextTable(("neg", "pos")),
+        archive_checksum="md5:" + "0" * 32,
+    )
     monkeypatch.setitem(data.REGISTRY, "sst2", fake)
     with pytest.raises(ChecksumError, match="MD5"):
         data.download_dataset("sst2", progress=False)

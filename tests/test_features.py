@@ -1,4 +1,5 @@
 """Feature cache: the second run is served from disk, and any change to the inputs invalidates it."""
+
 import time
 
 import torch
@@ -24,9 +25,12 @@ def test_cache_hit_and_invalidation(tmp_path, tmp_data):
     assert torch.equal(f1, f2) and torch.equal(y1, y2) and f1.shape == (6, 1280)
     assert time.perf_counter() - t0 < first
     assert len(list((tmp_data / "cache" / "features").glob("*.pt"))) == 1
-    keys = {features.cache_key(model, ds, "_avg_pooling"),
-            features.cache_key(model, ds.with_transform(T.Compose([T.Resize((32, 32)), T.ToTensor()])), "_avg_pooling"),
-            features.cache_key(model, ds, "stage3"), features.cache_key(model, ds, "stage3", pool=False)}
+    keys = {
+        features.cache_key(model, ds, "_avg_pooling"),
+        features.cache_key(model, ds.with_transform(T.Compose([T.Resize((32, 32)), T.ToTensor()])), "_avg_pooling"),
+        features.cache_key(model, ds, "stage3"),
+        features.cache_key(model, ds, "stage3", pool=False),
+    }
     model._fc.bias.data += 1
     keys.add(features.cache_key(model, ds, "_avg_pooling"))
     assert len(keys) == 5

@@ -1,4 +1,5 @@
 """The tiny GPT: causal mask, loss shift, deterministic sampling, checkpoint round trip, offline vocabulary."""
+
 import torch
 
 from tlcourse import gpt, storage
@@ -33,8 +34,9 @@ def test_loss_predicts_the_next_token_not_the_same_one():
 def test_loss_ignores_padding_targets():
     logits = torch.randn(1, 4, 6)
     padded = torch.tensor([[1, 2, 0, 0]])
-    assert torch.isclose(gpt.next_token_loss(logits, padded, pad_id=0),
-                         torch.nn.functional.cross_entropy(logits[0, :1], padded[0, 1:2]))
+    assert torch.isclose(
+        gpt.next_token_loss(logits, padded, pad_id=0), torch.nn.functional.cross_entropy(logits[0, :1], padded[0, 1:2])
+    )
 
 
 def test_generation_is_deterministic_under_a_seed():

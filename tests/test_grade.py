@@ -1,4 +1,5 @@
 """`tlcourse grade`: small submissions the test writes (complete, partial, broken JSON, hanging, checks deleted)."""
+
 import csv
 
 import nbformat
@@ -9,17 +10,20 @@ from tlcourse.cli import main
 IMPORTS = "import numpy as np\nfrom tlcourse import checks"
 RIGHT = {
     "exponential_lr": "def exponential_lr(step, steps, start_lr, end_lr):\n"
-                      "    return start_lr * (end_lr / start_lr) ** (step / (steps - 1))",
+    "    return start_lr * (end_lr / start_lr) ** (step / (steps - 1))",
     "cosine_lr": "def cosine_lr(step, total_steps, peak_lr):\n"
-                 "    return peak_lr * (1 + np.cos(np.pi * step / total_steps)) / 2",
+    "    return peak_lr * (1 + np.cos(np.pi * step / total_steps)) / 2",
     "early_stop": "def early_stop(val_losses, patience):\n    best, waited = 1, 0\n"
-                  "    for epoch, loss in enumerate(val_losses, start=1):\n"
-                  "        if epoch == 1 or loss < val_losses[best - 1]:\n            best, waited = epoch, 0\n"
-                  "        else:\n            waited += 1\n            if waited >= patience:\n"
-                  "                return epoch, best\n    return len(val_losses), best",
+    "    for epoch, loss in enumerate(val_losses, start=1):\n"
+    "        if epoch == 1 or loss < val_losses[best - 1]:\n            best, waited = epoch, 0\n"
+    "        else:\n            waited += 1\n            if waited >= patience:\n"
+    "                return epoch, best\n    return len(val_losses), best",
 }
-CHECKS = {"exponential_lr": "checks.check_exponential_lr(exponential_lr)",
-          "cosine_lr": "checks.check_cosine_lr(cosine_lr)", "early_stop": "checks.check_early_stop(early_stop)"}
+CHECKS = {
+    "exponential_lr": "checks.check_exponential_lr(exponential_lr)",
+    "cosine_lr": "checks.check_cosine_lr(cosine_lr)",
+    "early_stop": "checks.check_early_stop(early_stop)",
+}
 
 
 def lesson06(answers: dict[str, str], extra: str = "") -> nbformat.NotebookNode:
@@ -69,7 +73,11 @@ def test_complete_submission_gets_every_point(graded):
 def test_partial_submission_is_graded_exercise_by_exercise(graded):
     rows, feedback = graded
     bob = rows["bob"]
-    assert (bob["06:exponential_lr"], bob["06:cosine_lr"], bob["06:early_stop"]) == ("passed", "failed", "not attempted")
+    assert (bob["06:exponential_lr"], bob["06:cosine_lr"], bob["06:early_stop"]) == (
+        "passed",
+        "failed",
+        "not attempted",
+    )
     assert bob["points"] == "1" and rows["cyd"]["points"] == "0"
     assert {rows["cyd"][f"06:{name}"] for name in RIGHT} == {"not attempted"}
     text = (feedback / "bob.md").read_text(encoding="utf-8")

@@ -1,4 +1,5 @@
 """Photos that are not clean RGB JPEGs, and a learner's own image folders: one class list, every bad file named."""
+
 import io
 import struct
 import zlib
@@ -61,8 +62,12 @@ def test_unusable_files_left_out_with_one_warning_naming_each(tmp_path):
         ds = image_folder(tmp_path)
     assert len(record) == 1
     message = str(record[0].message)
-    for name, why in [("empty.jpg", "empty file"), ("notes.png", "not an image"), ("readme.txt", "not an image file type (.txt)"),
-                      ("link.jpg", "dangling symlink")]:
+    for name, why in [
+        ("empty.jpg", "empty file"),
+        ("notes.png", "not an image"),
+        ("readme.txt", "not an image file type (.txt)"),
+        ("link.jpg", "dangling symlink"),
+    ]:
         assert f"{name}: {why}" in message, message
     assert ds.classes == ["ants", "bees"] and ds.class_counts() == {"ants": 1, "bees": 2}
     assert any(p.name == "nested.jpg" and y == 1 for p, y in ds.samples)
@@ -136,7 +141,9 @@ def test_splits_share_the_training_class_list(tmp_path):
 
 def test_a_val_split_missing_a_class_is_an_error_not_a_shifted_label(tmp_path):
     _tree(tmp_path, {"train": ["ants", "bees", "wasps"], "val": ["bees", "wasps"]})
-    with pytest.raises(SplitMismatchError, match=r"val has class folders \['bees', 'wasps'\].*missing or empty \['ants'\]"):
+    with pytest.raises(
+        SplitMismatchError, match=r"val has class folders \['bees', 'wasps'\].*missing or empty \['ants'\]"
+    ):
         image_splits(tmp_path)
 
 
@@ -208,6 +215,7 @@ def test_fingerprint_changes_when_a_file_changes(tmp_path):
 
 def test_feature_store_serves_any_split_without_the_backbone(tmp_path, tmp_data):
     from tlcourse import feature_store, models
+
     for c in ("a", "b"):
         (tmp_path / "imgs" / c).mkdir(parents=True)
         for i in range(4):  # distinct contents: identical files would (rightly) share one cache entry

@@ -3,6 +3,7 @@
 The notebook's own code cells are executed with its "cifar10" settings, on the CPU, with random 32x32 images standing
 in for the download: this proves the shapes, the seven-layer copy and the bookkeeping, not any accuracy.
 """
+
 from pathlib import Path
 
 import nbformat

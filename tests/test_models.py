@@ -1,4 +1,5 @@
 """Backbones: the offline EfficientNet-Lite0 recognises real photos; surgery and freezing do what they say."""
+
 import urllib.error
 
 import pytest
@@ -34,8 +35,10 @@ def test_unknown_backbone_lists_known_names():
         models.load_backbone("alexnet9000")
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "vgg16", "inception_v3", "mobilenet_v3_small",
-                                  "mobilenet_v3_large", "efficientnet_b0"])
+@pytest.mark.parametrize(
+    "name",
+    ["resnet18", "resnet50", "vgg16", "inception_v3", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0"],
+)
 def test_torchvision_backbones_build_offline_without_weights(name):
     model, transform, info = models.load_backbone(name, pretrained=False)
     assert info.weights == "random-init" and info.categories and info.stages
@@ -75,7 +78,9 @@ def test_freezing_really_freezes_weights_and_batchnorm_stats():
     surgery.replace_head(model, info, 2)
     surgery.freeze(model)
     surgery.unfreeze(model, ["stage7", "head", "classifier"], info)
-    frozen_before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(("_conv_stem", "_bn0", "_blocks.3."))}
+    frozen_before = {
+        k: v.clone() for k, v in model.state_dict().items() if k.startswith(("_conv_stem", "_bn0", "_blocks.3."))
+    }
     moving_before = model._bn1.running_mean.clone()
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
     surgery.set_train_mode(model)
@@ -112,6 +117,7 @@ def test_param_groups_get_their_learning_rates():
 
 def test_layers_above_a_stage_continue_the_forward_pass_on_its_maps(lite0):
     from tlcourse import efficientnet_lite
+
     model, _, info = lite0
     x = torch.randn(2, 3, 224, 224)
     maps = surgery.layer_output(model, x, "stage6", info)
@@ -147,8 +153,9 @@ def test_bigger_lites_load_strictly_and_recognise_an_insect(real_data, name, siz
     assert hits >= 0.85, f"{name}: top-5 hit rate {hits:.0%}"
     top = efficientnet_lite.layers_above(model, "stage6").eval()
     with torch.no_grad():
-        assert torch.allclose(top(surgery.layer_output(model, x[:2], "stage6", info)), model.forward_features(x[:2]),
-                              atol=1e-4)
+        assert torch.allclose(
+            top(surgery.layer_output(model, x[:2], "stage6", info)), model.forward_features(x[:2]), atol=1e-4
+        )
 
 
 def test_a_saved_model_describes_itself_and_predicts(tmp_path):
@@ -156,11 +163,13 @@ def test_a_saved_model_describes_itself_and_predicts(tmp_path):
 
     from tlcourse.errors import CheckpointError
     from tlcourse.storage import save_checkpoint
+
     torch.manual_seed(0)
     model, transform, info = models.load_backbone("efficientnet_lite0", pretrained=False)
     surgery.replace_head(model, info, 3)
-    path = models.save_model(tmp_path / "m" / "model.pt", model, info, ["ants", "bees", "wasps"], transform,
-                             meta={"val_acc": 0.5})
+    path = models.save_model(
+        tmp_path / "m" / "model.pt", model, info, ["ants", "bees", "wasps"], transform, meta={"val_acc": 0.5}
+    )
     assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # written atomically: no temporary file left
     raw = torch.load(path, weights_only=True)
     assert raw["backbone"] == "efficientnet_lite0" and raw["input_size"] == 224 and raw["mean"] == [0.5] * 3

@@ -1,5 +1,6 @@
 """The real nbgrader (the `classroom` extra) on the course's notebooks: generate_assignment, then autograde a
 submission that solves everything (the lesson itself) and one that solves nothing (the released version)."""
+
 from __future__ import annotations
 
 import os
@@ -68,13 +69,19 @@ def autograde(course: Path, name: str, solved: nbformat.NotebookNode) -> dict[st
 
 def small_lesson() -> nbformat.NotebookNode:
     """A notebook shaped like lesson 06 (one cell with solution and check, as the lessons were) for a quick run."""
-    cells = ["import numpy as np\nfrom tlcourse import checks",
-             ("def cosine_lr(step, total_steps, peak_lr):\n    ### BEGIN SOLUTION\n"
-              "    return peak_lr * (1 + np.cos(np.pi * step / total_steps)) / 2\n    ### END SOLUTION\n\n"
-              "checks.check_cosine_lr(cosine_lr)"),
-             ("def exponential_lr(step, steps, start_lr, end_lr):\n    ### BEGIN SOLUTION\n"
-              "    return start_lr * (end_lr / start_lr) ** (step / (steps - 1))\n    ### END SOLUTION\n\n"
-              "checks.check_exponential_lr(exponential_lr)")]
+    cells = [
+        "import numpy as np\nfrom tlcourse import checks",
+        (
+            "def cosine_lr(step, total_steps, peak_lr):\n    ### BEGIN SOLUTION\n"
+            "    return peak_lr * (1 + np.cos(np.pi * step / total_steps)) / 2\n    ### END SOLUTION\n\n"
+            "checks.check_cosine_lr(cosine_lr)"
+        ),
+        (
+            "def exponential_lr(step, steps, start_lr, end_lr):\n    ### BEGIN SOLUTION\n"
+            "    return start_lr * (end_lr / start_lr) ** (step / (steps - 1))\n    ### END SOLUTION\n\n"
+            "checks.check_exponential_lr(exponential_lr)"
+        ),
+    ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return mark_nbgrader(nb)
@@ -86,8 +93,10 @@ def test_nbgrader_grades_a_small_notebook_with_the_lessons_structure(tmp_path):
     released = (course / "release" / "lesson" / "06_small.ipynb").read_text()
     assert "### BEGIN SOLUTION" not in released and "raise NotImplementedError" in released
     scores = autograde(course, "06_small.ipynb", nb)
-    assert scores == {"ada": {"check_cosine_lr": 1, "check_exponential_lr": 1},
-                      "bob": {"check_cosine_lr": 0, "check_exponential_lr": 0}}
+    assert scores == {
+        "ada": {"check_cosine_lr": 1, "check_exponential_lr": 1},
+        "bob": {"check_cosine_lr": 0, "check_exponential_lr": 0},
+    }
 
 
 def test_nbgrader_grades_a_real_lesson(tmp_path, real_data):

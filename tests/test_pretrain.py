@@ -1,4 +1,5 @@
 """Lesson 01's checkpoint is rebuilt when absent or unreadable, and reused when it is fine."""
+
 import torch
 
 from tlcourse import pretrain, storage

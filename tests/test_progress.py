@@ -1,4 +1,5 @@
-"""Progress bars: in a notebook a finished bar leaves plain text, never a widget that cannot be shown after reopening."""
+"""Progress bars: in a notebook a finished bar leaves plain text, never a widget that cannot be shown when reopened."""
+
 import nbformat
 from nbclient import NotebookClient
 
@@ -13,9 +14,11 @@ def test_outside_a_notebook_it_is_tqdms_text_bar():
 
 
 def test_in_a_notebook_finished_bars_become_text(tmp_path):
-    cells = ["from tlcourse.progress import tqdm\nfor _ in tqdm(range(3), desc='epochs'):\n    pass",
-             "for _ in tqdm(range(4), desc='batches', leave=False):\n    pass\nprint('done')",
-             "bar = tqdm(total=5, desc='stopped early')\nbar.update(2)\nbar.close()"]
+    cells = [
+        "from tlcourse.progress import tqdm\nfor _ in tqdm(range(3), desc='epochs'):\n    pass",
+        "for _ in tqdm(range(4), desc='batches', leave=False):\n    pass\nprint('done')",
+        "bar = tqdm(total=5, desc='stopped early')\nbar.update(2)\nbar.close()",
+    ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in cells])
     NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [cell.outputs for cell in nb.cells]

@@ -1,4 +1,5 @@
 """Student notebooks (solutions stubbed) run top to bottom with no error other than the stubs' NotImplementedError."""
+
 from pathlib import Path
 
 import nbformat

@@ -1,4 +1,5 @@
 """Text helpers: length-bucketed batches, the mean-pooling encoder, cached embeddings, `fit` on tokenised batches."""
+
 import pytest
 import torch
 from torch import nn
@@ -6,8 +7,16 @@ from torch import nn
 from tlcourse import checks, runtime, text, train
 from tlcourse.errors import WeightsUnavailableError
 
-SENTENCES = ["a fine film .", "dull", "one long string of cliches and tired jokes .", "wonderful !", "bad .",
-             "it is a moving , funny and humane piece of work .", "meh", "the best movie of the year ."]
+SENTENCES = [
+    "a fine film .",
+    "dull",
+    "one long string of cliches and tired jokes .",
+    "wonderful !",
+    "bad .",
+    "it is a moving , funny and humane piece of work .",
+    "meh",
+    "the best movie of the year .",
+]
 LABELS = [1, 0, 0, 1, 0, 1, 0, 1]
 
 
@@ -15,9 +24,15 @@ LABELS = [1, 0, 0, 1, 0, 1, 0, 1]
 def tiny_encoder():
     """A 2-layer BERT with random weights and the real MiniLM tokenizer: fast, and exercises the same code."""
     from transformers import AutoTokenizer, BertConfig, BertModel
+
     tokenizer = AutoTokenizer.from_pretrained(text.minilm_path(), local_files_only=True)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=32)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
     torch.manual_seed(0)
     return text.SentenceEncoder(BertModel(config), tokenizer, name="tiny").eval()
 
@@ -63,10 +78,10 @@ def test_fit_trains_a_head_on_tokenised_batches(tiny_encoder):
 
 def test_offline_minilm_matches_sentence_transformers():
     from sentence_transformers import SentenceTransformer
+
     encoder = text.load_text_encoder()
     ours = nn.functional.normalize(text.embed_sentences(encoder, SENTENCES[:3], cache=False, progress=False), dim=1)
-    reference = SentenceTransformer(str(text.minilm_path()), device="cpu").encode(SENTENCES[:3],
-                                                                                  convert_to_tensor=True)
+    reference = SentenceTransformer(str(text.minilm_path()), device="cpu").encode(SENTENCES[:3], convert_to_tensor=True)
     assert torch.allclose(ours, nn.functional.normalize(reference, dim=1), atol=1e-4)
     assert encoder.name == "all-MiniLM-L6-v2" and encoder.dim == 384
 
@@ -78,6 +93,7 @@ def test_a_folder_that_is_not_a_model_says_so(tmp_path):
 
 def test_an_unavailable_hub_model_names_the_model_and_the_fix(monkeypatch):
     import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(WeightsUnavailableError, match="no-such-org/no-such-model.*\n.*Fix"):
@@ -92,9 +108,12 @@ def test_text_exercise_checks_accept_right_and_explain_wrong_answers(capsys):
     def freeze(model, n):
         for module in [model.embeddings, *model.encoder.layer[:n]]:
             module.requires_grad_(False)
+
     checks.check_freeze_lower_layers(freeze)
     with pytest.raises(checks.ExerciseError, match="embeddings still learn"):
-        checks.check_freeze_lower_layers(lambda model, n: [l.requires_grad_(False) for l in model.encoder.layer[:n]])
+        checks.check_freeze_lower_layers(
+            lambda model, n: [layer.requires_grad_(False) for layer in model.encoder.layer[:n]]
+        )
 
     checks.check_warmup_schedule(lambda s, w, t: s / w if s < w else (t - s) / (t - w))
     with pytest.raises(checks.ExerciseError, match="fall linearly"):

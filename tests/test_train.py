@@ -1,4 +1,5 @@
 """The training loop on tiny synthetic data: early stopping, resume, NaN guard, checkpoints, time budget."""
+
 import pytest
 import torch
 from torch import nn
@@ -58,16 +59,32 @@ def test_resume_continues_the_epoch_count(tmp_path):
 def test_existing_checkpoint_is_never_overwritten_silently(tmp_path):
     ckpt = tmp_path / "run.pt"
     model, (tr, va) = nn.Linear(5, 2), loaders()
-    train.fit(model, tr, va, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, checkpoint=ckpt,
-              device="cpu")
+    train.fit(
+        model, tr, va, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, checkpoint=ckpt, device="cpu"
+    )
     before = ckpt.read_bytes()
     with pytest.raises(CheckpointError, match="resume=True"):
-        train.fit(model, tr, va, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, checkpoint=ckpt,
-                  device="cpu")
+        train.fit(
+            model,
+            tr,
+            va,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            checkpoint=ckpt,
+            device="cpu",
+        )
     other = nn.Sequential(nn.Linear(5, 3), nn.Linear(3, 2))
     with pytest.raises(CheckpointError, match="different architecture.*missing"):
-        train.fit(other, tr, va, optimizer=torch.optim.SGD(other.parameters(), lr=0.1), epochs=2, checkpoint=ckpt,
-                  resume=True, device="cpu")
+        train.fit(
+            other,
+            tr,
+            va,
+            optimizer=torch.optim.SGD(other.parameters(), lr=0.1),
+            epochs=2,
+            checkpoint=ckpt,
+            resume=True,
+            device="cpu",
+        )
     assert ckpt.read_bytes() == before
 
 
@@ -82,8 +99,16 @@ def test_nan_guard_stops_and_keeps_best_weights(capsys):
     model, (tr, va) = nn.Linear(5, 2), loaders()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0 if e < 2 else float("inf"))
-    h = train.fit(model, tr, va, optimizer=opt, scheduler=sched, epochs=5, device="cpu",
-                  early_stopping=train.EarlyStopping(patience=None))
+    h = train.fit(
+        model,
+        tr,
+        va,
+        optimizer=opt,
+        scheduler=sched,
+        epochs=5,
+        device="cpu",
+        early_stopping=train.EarlyStopping(patience=None),
+    )
     assert "non-finite loss in epoch 3" in h.stop_reason and len(h) == 2 and h.best_epoch == 2
     assert "Best weights (epoch 2) restored" in capsys.readouterr().out
     assert all(torch.isfinite(p).all() for p in model.parameters())
@@ -109,16 +134,29 @@ def test_fit_copies_no_weights_unless_early_stopping_is_asked(monkeypatch):
 
 def test_history_records_every_param_groups_lr():
     model, (tr, va) = nn.Sequential(nn.Linear(5, 4), nn.Linear(4, 2)), loaders()
-    opt = torch.optim.SGD([{"params": model[0].parameters(), "lr": 1e-3}, {"params": model[1].parameters(), "lr": 1e-2},
-                           {"params": [], "lr": 1e-4}], lr=1.0)
+    opt = torch.optim.SGD(
+        [
+            {"params": model[0].parameters(), "lr": 1e-3},
+            {"params": model[1].parameters(), "lr": 1e-2},
+            {"params": [], "lr": 1e-4},
+        ],
+        lr=1.0,
+    )
     h = train.fit(model, tr, va, optimizer=opt, epochs=1, device="cpu", progress=False)
     assert h.last["lrs"] == [1e-3, 1e-2, 1e-4] and h.last["lr"] == 1e-2  # lr: the largest, the head's
 
 
 def test_time_budget_stops_training():
     model, (tr, va) = nn.Linear(5, 2), loaders()
-    h = train.fit(model, tr, va, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1000,
-                  time_budget=0.0001, device="cpu")
+    h = train.fit(
+        model,
+        tr,
+        va,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=1000,
+        time_budget=0.0001,
+        device="cpu",
+    )
     assert len(h) == 1 and "time budget" in h.stop_reason
 
 
@@ -137,6 +175,7 @@ def test_photo_batches_go_channels_last_on_cpu_tiny_ones_do_not():
 
 def test_atomic_save_from_two_processes_at_once_leaves_one_complete_file(tmp_path):
     import multiprocessing
+
     target = tmp_path / "shared.pt"
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_save_many, args=(target, i)) for i in range(2)]

@@ -1,4 +1,5 @@
 """`tlcourse train` / `tlcourse predict`: end to end on a tiny dataset the test makes, and every bad input."""
+
 import json
 
 import numpy as np
@@ -35,9 +36,23 @@ def trained(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("TLCOURSE_DATA", str(root / "data"))
     photos = make_photos(root / "photos")
-    code = cli.main([
-        "train", str(photos), "--out", str(root / "out"), "--fine-tune", "top", "--epochs", "3",
-        "--val-fraction", "0.34", "--quiet", "--device", "cpu"])
+    code = cli.main(
+        [
+            "train",
+            str(photos),
+            "--out",
+            str(root / "out"),
+            "--fine-tune",
+            "top",
+            "--epochs",
+            "3",
+            "--val-fraction",
+            "0.34",
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
+    )
     yield code, root
     mp.undo()
 
@@ -96,11 +111,15 @@ def test_bad_inputs_are_one_line_errors(tmp_path, tmp_data, capsys):
     make_photos(tmp_path / "tree" / "train", per_class=2)
     make_photos(tmp_path / "tree" / "val", per_class=2, classes={"red": (1, 2, 3), "green": (4, 5, 6)})
     _one_line_error(["train", str(tmp_path / "tree"), "--out", out], capsys, "missing or empty ['blue']")
-    _one_line_error(["train", str(tmp_path / "tree"), "--out", str(tmp_path / "tree" / "model")], capsys,
-                    "inside the photo folder")
+    _one_line_error(
+        ["train", str(tmp_path / "tree"), "--out", str(tmp_path / "tree" / "model")], capsys, "inside the photo folder"
+    )
     (tmp_path / "notes.pt").write_text("not a model")
-    _one_line_error(["predict", str(tmp_path / "notes.pt"), str(tmp_path / "one" / "red" / "red0.jpg")], capsys,
-                    "not a tlcourse model")
+    _one_line_error(
+        ["predict", str(tmp_path / "notes.pt"), str(tmp_path / "one" / "red" / "red0.jpg")],
+        capsys,
+        "not a tlcourse model",
+    )
     assert not (tmp_path / "out").exists()  # nothing written for bad input
 
 
@@ -113,9 +132,23 @@ def test_csv_layout_trains_too(tmp_path, tmp_data, capsys):
         (flat / p.name).write_bytes(p.read_bytes())
         rows.append(f"{p.name},{p.parent.name}")
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
-    code, stdout, err = run(["train", "--csv", str(tmp_path / "labels.csv"), "--images", str(flat), "--out",
-                             str(tmp_path / "out"), "--fine-tune", "none", "--quiet", "--val-fraction", "0.25"],
-                            capsys)
+    code, stdout, err = run(
+        [
+            "train",
+            "--csv",
+            str(tmp_path / "labels.csv"),
+            "--images",
+            str(flat),
+            "--out",
+            str(tmp_path / "out"),
+            "--fine-tune",
+            "none",
+            "--quiet",
+            "--val-fraction",
+            "0.25",
+        ],
+        capsys,
+    )
     assert code == 0, err
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["chosen"] == "probe" and "--fine-tune none" in metrics["why"] and metrics["fine_tune"] is None

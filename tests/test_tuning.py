@@ -1,4 +1,5 @@
 """The LR finder sweeps, stops when the loss explodes, and leaves model and optimizer as they were."""
+
 import pytest
 import torch
 from torch import nn
@@ -21,11 +22,19 @@ def test_exponential_lr_spans_start_to_end_geometrically():
 def test_lr_find_restores_state_and_suggests_a_sane_lr():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
-    optimizer = torch.optim.SGD([{"params": model[0].parameters(), "lr": 0.01},
-                                 {"params": model[2].parameters(), "lr": 0.1}], momentum=0.9)
+    optimizer = torch.optim.SGD(
+        [{"params": model[0].parameters(), "lr": 0.01}, {"params": model[2].parameters(), "lr": 0.1}], momentum=0.9
+    )
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    result = tuning.lr_find(model, DataLoader(blobs(), batch_size=16, shuffle=True), optimizer,
-                            start_lr=1e-5, end_lr=100.0, steps=80, device="cpu")
+    result = tuning.lr_find(
+        model,
+        DataLoader(blobs(), batch_size=16, shuffle=True),
+        optimizer,
+        start_lr=1e-5,
+        end_lr=100.0,
+        steps=80,
+        device="cpu",
+    )
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert [g["lr"] for g in optimizer.param_groups] == [0.01, 0.1] and not optimizer.state
     assert result.lrs == sorted(result.lrs) and len(result.lrs) < 80  # it stopped once the loss blew up
@@ -37,8 +46,13 @@ def test_lr_find_with_a_broken_model_is_a_clear_error():
     with torch.no_grad():
         model.weight.fill_(float("nan"))
     with pytest.raises(ValueError, match="not finite at the first step"):
-        tuning.lr_find(model, DataLoader(blobs(), batch_size=16), torch.optim.SGD(model.parameters(), lr=1.0),
-                       steps=5, device="cpu")
+        tuning.lr_find(
+            model,
+            DataLoader(blobs(), batch_size=16),
+            torch.optim.SGD(model.parameters(), lr=1.0),
+            steps=5,
+            device="cpu",
+        )
 
 
 def test_schedule_trace_follows_the_scheduler_without_training():

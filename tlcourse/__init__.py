@@ -20,6 +20,7 @@ One concern per module (the lessons import the modules, not names from here):
 - progress: progress bars that leave text behind; doctor: is this machine ready; cli: the `tlcourse` command
 - errors: the exceptions a learner may see, each with its fix
 """
+
 from .doctor import doctor
 
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@ Each exercise becomes two cells: the solution cell (`### BEGIN SOLUTION` ... `##
 notebooks work with nbgrader's `generate_assignment` / `autograde` and with `tlcourse student` / `tlcourse grade`.
 Running `tlcourse student --nbgrader-metadata` again changes nothing (a unit test holds the notebooks to that).
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,8 @@ def split_check_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if match is None or match.start() == 0:
             cells.append(cell)
             continue
-        solution, check = copy.deepcopy(cell), nbformat.v4.new_code_cell(cell.source[match.start():])
-        solution.source = cell.source[:match.start()].rstrip("\n")
+        solution, check = copy.deepcopy(cell), nbformat.v4.new_code_cell(cell.source[match.start() :])
+        solution.source = cell.source[: match.start()].rstrip("\n")
         solution.outputs, solution.execution_count = [], None
         check.id = f"{cell.get('id', 'cell')}-check"[:64]
         check.outputs, check.execution_count = cell.get("outputs", []), cell.get("execution_count")
@@ -40,19 +41,31 @@ def split_check_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def _solution_meta(name: str) -> dict:
-    return {"grade": False, "grade_id": name, "locked": False, "schema_version": SCHEMA, "solution": True,
-            "task": False}
+    return {
+        "grade": False,
+        "grade_id": name,
+        "locked": False,
+        "schema_version": SCHEMA,
+        "solution": True,
+        "task": False,
+    }
 
 
 def _check_meta(name: str) -> dict:
-    return {"grade": True, "grade_id": f"check_{name}", "locked": True, "points": POINTS,
-            "schema_version": SCHEMA, "solution": False, "task": False}
+    return {
+        "grade": True,
+        "grade_id": f"check_{name}",
+        "locked": True,
+        "points": POINTS,
+        "schema_version": SCHEMA,
+        "solution": False,
+        "task": False,
+    }
 
 
 def exercise_names(nb: nbformat.NotebookNode) -> list[str]:
     """The check names of the notebook's exercises, in order (`top5_names` for `checks.check_top5_names(`)."""
-    return [m.group(1) for cell in nb.cells if cell.cell_type == "code"
-            for m in [CHECK_CALL.match(cell.source)] if m]
+    return [m.group(1) for cell in nb.cells if cell.cell_type == "code" for m in [CHECK_CALL.match(cell.source)] if m]
 
 
 def mark_nbgrader(nb: nbformat.NotebookNode, path: str | Path = "notebook") -> nbformat.NotebookNode:
@@ -66,8 +79,10 @@ def mark_nbgrader(nb: nbformat.NotebookNode, path: str | Path = "notebook") -> n
             following = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
             match = CHECK_CALL.match(following.source) if following and following.cell_type == "code" else None
             if match is None:
-                raise ValueError(f"{path}: the solution cell {i} is not followed by a cell starting with "
-                                 "`checks.check_<name>(`; put the exercise's check call right after it.")
+                raise ValueError(
+                    f"{path}: the solution cell {i} is not followed by a cell starting with "
+                    "`checks.check_<name>(`; put the exercise's check call right after it."
+                )
             cell.metadata["nbgrader"] = _solution_meta(match.group(1))
         elif (match := CHECK_CALL.match(cell.source)) and i > 0 and BEGIN in nb.cells[i - 1].source:
             cell.metadata["nbgrader"] = _check_meta(match.group(1))

@@ -1,4 +1,5 @@
 """The `tlcourse` command line: datasets, download, verify, doctor, student, grade, train, predict."""
+
 from __future__ import annotations
 
 import argparse
@@ -44,14 +45,21 @@ def cmd_verify(args) -> int:
         print(f"missing:    {name}")
     for name in bad:
         print(f"mismatched: {name}")
-    print(f"{args.name}: " + ("all files match" if not (missing or bad) else
-                              f"{len(missing)} missing, {len(bad)} mismatched; fix: tlcourse download {args.name} --force"))
+    print(
+        f"{args.name}: "
+        + (
+            "all files match"
+            if not (missing or bad)
+            else f"{len(missing)} missing, {len(bad)} mismatched; fix: tlcourse download {args.name} --force"
+        )
+    )
     return 0 if not (missing or bad) else 1
 
 
 def cmd_doctor(_args) -> int:
     """Report versions, device, datasets and weights; exit 0 all ready, 1 own images only, 2 not usable."""
     from .doctor import doctor_status
+
     return doctor_status()
 
 
@@ -59,12 +67,14 @@ def cmd_student(args) -> int:
     """Write student versions of the lesson notebooks, or (--nbgrader-metadata) mark the lessons for nbgrader."""
     if args.nbgrader_metadata:
         from .classroom import write_nbgrader_metadata
+
         changed = write_nbgrader_metadata(args.source)
         for path in changed:
             print(f"updated nbgrader metadata in {path}")
         print(f"{len(changed)} notebook(s) changed; the others were already up to date.")
         return 0
     from .student import make_student_notebooks
+
     for path in make_student_notebooks(args.source, args.out, overwrite=args.overwrite):
         print(f"wrote {path}")
     return 0
@@ -75,11 +85,21 @@ def cmd_train(args) -> int:
     from pathlib import Path
 
     from .recipe import TrainConfig, train_recipe
-    cfg = TrainConfig(data=Path(args.data) if args.data else None, out=Path(args.out),
-                      csv=Path(args.csv) if args.csv else None, images=Path(args.images) if args.images else None,
-                      backbone=args.backbone, fine_tune=args.fine_tune, val_fraction=args.val_fraction,
-                      seed=args.seed, epochs=args.epochs, overwrite=args.overwrite, progress=not args.quiet,
-                      device=args.device)
+
+    cfg = TrainConfig(
+        data=Path(args.data) if args.data else None,
+        out=Path(args.out),
+        csv=Path(args.csv) if args.csv else None,
+        images=Path(args.images) if args.images else None,
+        backbone=args.backbone,
+        fine_tune=args.fine_tune,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        epochs=args.epochs,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        device=args.device,
+    )
     train_recipe(cfg)
     return 0
 
@@ -89,6 +109,7 @@ def cmd_predict(args) -> int:
     from pathlib import Path
 
     from .recipe import predict_report
+
     for line in predict_report(Path(args.model), [Path(p) for p in args.photos], k=args.k):
         print(line)
     return 0
@@ -97,14 +118,19 @@ def cmd_predict(args) -> int:
 def _add_train_parsers(sub) -> None:
     """The `train` and `predict` subcommands: one's own photos."""
     from .models import KNOWN_BACKBONES
+
     p = sub.add_parser("train", help="train a classifier on your own photos (checks data, probe, fine-tune if it pays)")
     p.add_argument("data", nargs="?", help="folder with train/ and val/ (or class folders to split)")
     p.add_argument("--csv", help="CSV with columns file,label (instead of DATA)")
     p.add_argument("--images", help="folder of the images named in --csv (default: the CSV's folder)")
     p.add_argument("--out", required=True, help="folder for model.pt, metrics.json and figures")
     p.add_argument("--backbone", default="efficientnet_lite0", choices=KNOWN_BACKBONES)
-    p.add_argument("--fine-tune", default="auto", choices=["none", "top", "auto"],
-                   help="auto: fine-tune the top stage and keep it only if validation accuracy beats the probe")
+    p.add_argument(
+        "--fine-tune",
+        default="auto",
+        choices=["none", "top", "auto"],
+        help="auto: fine-tune the top stage and keep it only if validation accuracy beats the probe",
+    )
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of photos for validation when splitting")
     p.add_argument("--epochs", type=int, default=10, help="most fine-tuning epochs (early stopping on val loss)")
     p.add_argument("--seed", type=int, default=0)
@@ -123,6 +149,7 @@ def cmd_grade(args) -> int:
     """Run every submitted notebook, then write the grades CSV and one feedback file per student."""
     from .grade import grade_all
     from .gradebook import write_csv, write_feedback
+
     results = grade_all(args.submissions, timeout=args.timeout)
     print(f"wrote {write_csv(results, args.out)}")
     feedback = args.feedback or args.out.with_name(args.out.stem + "_feedback")
@@ -141,13 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check a dataset's files against published checksums")
     p.add_argument("name", choices=list(data.REGISTRY))
     p.set_defaults(func=cmd_verify)
-    sub.add_parser("doctor", help="check this machine: exit 0 all ready, 1 own images only (lessons' data missing), 2 not usable").set_defaults(func=cmd_doctor)
+    sub.add_parser(
+        "doctor", help="check this machine: exit 0 all ready, 1 own images only (lessons' data missing), 2 not usable"
+    ).set_defaults(func=cmd_doctor)
     p = sub.add_parser("student", help="write student notebooks with solutions stubbed out")
     p.add_argument("--source", default="notebooks")
     p.add_argument("--out", default="student")
     p.add_argument("--overwrite", action="store_true", help="replace existing student notebooks")
-    p.add_argument("--nbgrader-metadata", action="store_true",
-                   help="instead: split check cells off and rewrite the nbgrader metadata of --source in place")
+    p.add_argument(
+        "--nbgrader-metadata",
+        action="store_true",
+        help="instead: split check cells off and rewrite the nbgrader metadata of --source in place",
+    )
     p.set_defaults(func=cmd_student)
     _add_train_parsers(sub)
     p = sub.add_parser("grade", help="run submitted notebooks (SUBMISSIONS/<student>/<NN_lesson>.ipynb) and grade them")

@@ -1,4 +1,5 @@
 """The setup most image lessons share: the pretrained backbone and the ants/bees photos, in one line."""
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -22,5 +23,10 @@ class AntsBees(NamedTuple):
 def ants_bees(backbone: str = "efficientnet_lite0") -> AntsBees:
     """The pretrained backbone with its eval transform, and the ants/bees train and val photos seen through it."""
     model, transform, info = models.load_backbone(backbone)
-    return AntsBees(model, transform, info, data.load_dataset("hymenoptera", "train", transform=transform),
-                    data.load_dataset("hymenoptera", "val", transform=transform))
+    return AntsBees(
+        model,
+        transform,
+        info,
+        data.load_dataset("hymenoptera", "train", transform=transform),
+        data.load_dataset("hymenoptera", "val", transform=transform),
+    )

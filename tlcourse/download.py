@@ -1,4 +1,5 @@
 """Downloading with checksums, and extracting archives without letting them escape their folder."""
+
 from __future__ import annotations
 
 import hashlib
@@ -29,8 +30,9 @@ def sha256_file(path: str | os.PathLike) -> str:
     return file_digest(path, "sha256")
 
 
-def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progress: bool = True,
-             checksum: str | None = None) -> Path:
+def download(
+    url: str, dest: str | os.PathLike, sha256: str | None = None, progress: bool = True, checksum: str | None = None
+) -> Path:
     """Fetch `url` to `dest` through a `.part` file; a checksum mismatch deletes it and raises.
 
     `checksum` is "<algorithm>:<hex>" (e.g. "md5:9f81...", as GLUE publishes); `sha256=<hex>` is the short form.

@@ -5,6 +5,7 @@ head: width and depth multipliers scale the blocks but not the stem (32 channels
 repeats, or the head (1280 channels). Module names follow the lukemelas `efficientnet_pytorch` layout so the
 published state_dicts load with `strict=True`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -15,12 +16,22 @@ import torch.nn.functional as F
 from torch import nn
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels): EfficientNet-B0's block table
-BLOCKS = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
-          (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
+BLOCKS = [
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+]
 BN = dict(eps=1e-3, momentum=0.01)  # TensorFlow's defaults, which the weights were trained with
 # name: (width multiplier, depth multiplier, input resolution, dropout), as in the EfficientNet-Lite release
-VARIANTS = {"efficientnet_lite0": (1.0, 1.0, 224, 0.2), "efficientnet_lite1": (1.0, 1.1, 240, 0.2),
-            "efficientnet_lite2": (1.1, 1.2, 260, 0.3)}
+VARIANTS = {
+    "efficientnet_lite0": (1.0, 1.0, 224, 0.2),
+    "efficientnet_lite1": (1.0, 1.1, 240, 0.2),
+    "efficientnet_lite2": (1.1, 1.2, 260, 0.3),
+}
 
 
 def round_filters(channels: int, width: float, divisor: int = 8) -> int:
@@ -35,8 +46,16 @@ def block_table(width: float = 1.0, depth: float = 1.0) -> list[tuple[int, int, 
     table = []
     for index, (repeats, k, s, e, c_in, c_out) in enumerate(BLOCKS):
         fixed = index in (0, len(BLOCKS) - 1)
-        table.append((repeats if fixed else math.ceil(depth * repeats), k, s, e,
-                       c_in if index == 0 else round_filters(c_in, width), round_filters(c_out, width)))
+        table.append(
+            (
+                repeats if fixed else math.ceil(depth * repeats),
+                k,
+                s,
+                e,
+                c_in if index == 0 else round_filters(c_in, width),
+                round_filters(c_out, width),
+            )
+        )
     return table
 
 
@@ -143,5 +162,11 @@ def layers_above(model: EfficientNetLite, stage: str) -> nn.Sequential:
         blocks = [s for s, prefixes in stages.items() if prefixes[0].startswith("_blocks.")]
         raise ValueError(f"Cut after a block stage ({', '.join(blocks)}), not {stage!r}.")
     first_above = int(stages[stage][-1].split(".")[1]) + 1
-    return nn.Sequential(*copy.deepcopy(model._blocks[first_above:]), copy.deepcopy(model._conv_head),
-                         copy.deepcopy(model._bn1), nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return nn.Sequential(
+        *copy.deepcopy(model._blocks[first_above:]),
+        copy.deepcopy(model._conv_head),
+        copy.deepcopy(model._bn1),
+        nn.ReLU6(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )

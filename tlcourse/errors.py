@@ -1,4 +1,5 @@
 """Errors the course raises on bad input: each names the file and the fix, with no traceback wall."""
+
 from __future__ import annotations
 
 

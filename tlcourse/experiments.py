@@ -1,4 +1,5 @@
 """Harnesses for comparisons a lesson runs many times: strategies against the number of labelled examples."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -10,8 +11,9 @@ from .subsets import sample_per_class
 Strategy = Callable[[np.ndarray, int], float]  # (indices of the labelled examples, seed) -> validation accuracy
 
 
-def data_efficiency(strategies: dict[str, Strategy], labels, ks: Sequence[int | None],
-                    seeds: Sequence[int]) -> dict[str, np.ndarray]:
+def data_efficiency(
+    strategies: dict[str, Strategy], labels, ks: Sequence[int | None], seeds: Sequence[int]
+) -> dict[str, np.ndarray]:
     """Accuracy [len(ks), len(seeds)] of every strategy, each given the same k-per-class draw for a (k, seed).
 
     k = None means every labelled example. Sharing the draw makes the comparison paired: differences between

@@ -4,6 +4,7 @@
 backbone again. Here each image's features are stored under the SHA-256 of its bytes (inside one store per
 backbone weights + layer + transform), so a new split only computes the images never seen before.
 """
+
 from __future__ import annotations
 
 import functools
@@ -39,8 +40,14 @@ def content_hash(path: Path) -> str:
 
 def store_path(model: nn.Module, dataset: ImageFiles, layer: str, pool: bool) -> Path:
     """The store for this backbone's weights, layer, pooling, transform and decoding size."""
-    parts = [type(model).__name__, weights_fingerprint(model), layer, f"pool={pool}", repr(dataset.transform),
-             f"min_side={dataset.min_side}"]
+    parts = [
+        type(model).__name__,
+        weights_fingerprint(model),
+        layer,
+        f"pool={pool}",
+        repr(dataset.transform),
+        f"min_side={dataset.min_side}",
+    ]
     return cache_dir("image_features") / f"{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:24]}.pt"
 
 
@@ -52,8 +59,17 @@ def _load_store(path: Path) -> dict[str, torch.Tensor]:
     return dict(zip(saved["keys"], saved["features"]))
 
 
-def image_features(model: nn.Module, dataset: ImageFiles, info: BackboneInfo | None = None, layer: str | None = None,
-                   *, pool: bool = True, batch_size: int = 32, device=None, progress: bool = True):
+def image_features(
+    model: nn.Module,
+    dataset: ImageFiles,
+    info: BackboneInfo | None = None,
+    layer: str | None = None,
+    *,
+    pool: bool = True,
+    batch_size: int = 32,
+    device=None,
+    progress: bool = True,
+):
     """(features, labels) of `dataset`, computing only images whose content is not in the store yet.
 
     Returns (features [N, ...], labels [N]) in dataset order; `pool=False` keeps feature maps.

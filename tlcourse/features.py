@@ -3,6 +3,7 @@
 A frozen backbone is a fixed function: running it again every epoch (as the classic tutorial does) repeats
 the same arithmetic. Here it runs once; the cache key covers everything that could change the answer.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,14 +27,20 @@ def cache_key(model: nn.Module, dataset, layer: str, pool: bool = True) -> str:
     """Backbone weights + layer + pooling + transform + dataset contents, hashed into one file name."""
     if not hasattr(dataset, "fingerprint"):
         raise TypeError(f"{type(dataset).__name__} has no fingerprint(); pass cache=False to extract without a cache.")
-    parts = [type(model).__name__, weights_fingerprint(model), layer, repr(getattr(dataset, "transform", None)),
-             dataset.fingerprint()] + ([] if pool else ["feature maps, not pooled"])
+    parts = [
+        type(model).__name__,
+        weights_fingerprint(model),
+        layer,
+        repr(getattr(dataset, "transform", None)),
+        dataset.fingerprint(),
+    ] + ([] if pool else ["feature maps, not pooled"])
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
 @torch.no_grad()
-def compute_features(model, dataset, layer, info, batch_size, device, progress: bool,
-                     pool: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def compute_features(
+    model, dataset, layer, info, batch_size, device, progress: bool, pool: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Push the dataset through the model once (no cache); the features of `layer` (pooled if asked), the labels."""
     prepare_model(model, device).eval()
     feats, labels = [], []
@@ -49,8 +56,18 @@ def compute_features(model, dataset, layer, info, batch_size, device, progress: 
     return torch.cat(feats), torch.cat(labels)
 
 
-def extract_features(model: nn.Module, dataset, layer: str | None = None, info: BackboneInfo | None = None, *,
-                     batch_size: int = 32, device=None, cache: bool = True, progress: bool = True, pool: bool = True):
+def extract_features(
+    model: nn.Module,
+    dataset,
+    layer: str | None = None,
+    info: BackboneInfo | None = None,
+    *,
+    batch_size: int = 32,
+    device=None,
+    cache: bool = True,
+    progress: bool = True,
+    pool: bool = True,
+):
     """(features [N, D], labels [N]) of `dataset` at `layer` (default: the pooled features), cached on disk.
 
     `pool=False` keeps whole feature maps [N, C, H, W]: the input for training the layers above `layer`
@@ -64,6 +81,7 @@ def extract_features(model: nn.Module, dataset, layer: str | None = None, info: 
     def compute() -> dict:
         feats, labels = compute_features(model, dataset, layer, info, batch_size, device, progress, pool)
         return {"features": feats, "labels": labels, "layer": layer}
+
     saved = cached("features", cache_key(model, dataset, layer, pool), compute) if cache else compute()
     return saved["features"], saved["labels"]
 
@@ -90,6 +108,7 @@ def probe_estimator(C: float = 1.0):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
 
 
@@ -99,19 +118,36 @@ def linear_probe(train_features, train_labels, val_features, val_labels, C: floa
     clf = probe_estimator(C)
     clf.fit(np.asarray(train_features), np.asarray(train_labels))
     seconds = time.perf_counter() - t0
-    return ProbeResult(clf, clf.score(np.asarray(train_features), np.asarray(train_labels)),
-                       clf.score(np.asarray(val_features), np.asarray(val_labels)), seconds)
+    return ProbeResult(
+        clf,
+        clf.score(np.asarray(train_features), np.asarray(train_labels)),
+        clf.score(np.asarray(val_features), np.asarray(val_labels)),
+        seconds,
+    )
 
 
-def train_linear_head(train_features, train_labels, val_features, val_labels, num_classes: int, *,
-                      epochs: int = 30, lr: float = 1e-3, weight_decay: float = 1e-4, batch_size: int = 32,
-                      patience: int | None = None, device="cpu", progress: bool = False):
+def train_linear_head(
+    train_features,
+    train_labels,
+    val_features,
+    val_labels,
+    num_classes: int,
+    *,
+    epochs: int = 30,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    batch_size: int = 32,
+    patience: int | None = None,
+    device="cpu",
+    progress: bool = False,
+):
     """A torch Linear layer trained on cached features with the course's own `fit`; returns (head, history)."""
     head = nn.Linear(train_features.shape[1], num_classes)
     train = DataLoader(TensorDataset(train_features, train_labels), batch_size=batch_size, shuffle=True)
     val = DataLoader(TensorDataset(val_features, val_labels), batch_size=256)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     stopper = EarlyStopping(patience=patience, monitor="val_loss") if patience else None
-    history = fit(head, train, val, optimizer=optimizer, epochs=epochs, device=device, early_stopping=stopper,
-                  progress=progress)
+    history = fit(
+        head, train, val, optimizer=optimizer, epochs=epochs, device=device, early_stopping=stopper, progress=progress
+    )
     return head, history

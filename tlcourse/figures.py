@@ -2,6 +2,7 @@
 
 General-purpose plots (images, learning curves, confusion matrices) live in `plots`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -9,23 +10,34 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-_LAYER_STYLE = {"BnB": ("tab:blue", "o", "-"), "BnB+": ("tab:blue", "o", "--"),
-                "AnB": ("tab:red", "s", "-"), "AnB+": ("tab:red", "s", "--")}
+_LAYER_STYLE = {
+    "BnB": ("tab:blue", "o", "-"),
+    "BnB+": ("tab:blue", "o", "--"),
+    "AnB": ("tab:red", "s", "-"),
+    "AnB+": ("tab:red", "s", "--"),
+}
 _LAYER_JITTER = {"BnB": -0.09, "BnB+": -0.03, "AnB": 0.03, "AnB+": 0.09}
 
 
 def plot_layer_transfer(depths: Sequence[int], acc: dict[str, np.ndarray], base_b: np.ndarray, title: str):
     """Yosinski et al.'s Fig. 2: accuracy on task B against layers copied, every split as a dot, means as lines."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    ax.axhspan(base_b.mean() - base_b.std(), base_b.mean() + base_b.std(), color="gray", alpha=0.2,
-               label="baseB ± 1 std across splits")
+    ax.axhspan(
+        base_b.mean() - base_b.std(),
+        base_b.mean() + base_b.std(),
+        color="gray",
+        alpha=0.2,
+        label="baseB ± 1 std across splits",
+    )
     ax.axhline(base_b.mean(), color="gray", label="baseB (trained on B from scratch)")
     for name, values in acc.items():
         color, marker, line = _LAYER_STYLE[name]
         x = np.array(depths) + _LAYER_JITTER[name]
         splits = values.shape[0]
         ax.scatter(np.repeat(x, splits), values.T.ravel(), color=color, marker=marker, s=10, alpha=0.35)
-        ax.plot(x, values.mean(0), marker=marker, linestyle=line, color=color, label=f"{name} (mean of {splits} splits)")
+        ax.plot(
+            x, values.mean(0), marker=marker, linestyle=line, color=color, label=f"{name} (mean of {splits} splits)"
+        )
     ax.set_xticks(depths)
     ax.set_xlabel("n: layers copied from a trained network")
     ax.set_ylabel("validation accuracy on task B")
@@ -40,14 +52,22 @@ def plot_lr_finder(finder, grid_accs: dict[float, float], suggested: tuple[float
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
     ax1.plot(finder.lrs, finder.losses)
     ax1.axvline(finder.suggestion, color="C2", ls="--", label=f"suggestion {finder.suggestion:.0e}")
-    ax1.set(xscale="log", xlabel="head learning rate (pretrained layers get 1/10)", ylabel="training loss (smoothed)",
-            title="LR finder: loss while the LR rises")
+    ax1.set(
+        xscale="log",
+        xlabel="head learning rate (pretrained layers get 1/10)",
+        ylabel="training loss (smoothed)",
+        title="LR finder: loss while the LR rises",
+    )
     ax1.legend()
     ax2.plot(list(grid_accs), list(grid_accs.values()), "o-", label="2 epochs at this LR")
     ax2.plot([suggested[0]], [suggested[1]], "*", color="C2", ms=14, label="finder's suggestion")
     ax2.axhspan(noise.min(), noise.max(), color="grey", alpha=0.2, label="default LR, 3 seeds")
-    ax2.set(xscale="log", xlabel="head learning rate", ylabel="validation accuracy",
-            title="What each LR gives after 2 epochs")
+    ax2.set(
+        xscale="log",
+        xlabel="head learning rate",
+        ylabel="validation accuracy",
+        title="What each LR gives after 2 epochs",
+    )
     ax2.legend()
     fig.tight_layout()
     return ax1, ax2
@@ -78,8 +98,11 @@ def plot_early_stopping(history, stops: dict[int, tuple[int, int]]):
     for patience, (stop, _) in stops.items():
         ax.axvline(stop, ls=":", color="grey")
         ax.annotate(f"patience {patience}", (stop, ax.get_ylim()[1]), rotation=90, va="top", ha="right", fontsize=8)
-    ax.set(xlabel="epoch", ylabel="loss",
-           title=f"{len(history)} epochs at a constant LR; dotted: where early stopping stops")
+    ax.set(
+        xlabel="epoch",
+        ylabel="loss",
+        title=f"{len(history)} epochs at a constant LR; dotted: where early stopping stops",
+    )
     ax.legend(loc="center right")
     return ax
 
@@ -89,7 +112,7 @@ def plot_estimate_spread(estimates: dict[str, np.ndarray], seed: int = 0):
     fig, ax = plt.subplots(figsize=(6.5, 2.6))
     jitter = np.random.default_rng(seed).uniform(-0.2, 0.2, size=(len(estimates), max(map(len, estimates.values()))))
     for row, values in enumerate(estimates.values()):  # jitter spreads the dots so equal values stay visible
-        ax.plot(values, row + jitter[row, :len(values)], "o", alpha=0.6)
+        ax.plot(values, row + jitter[row, : len(values)], "o", alpha=0.6)
     ax.set_yticks(range(len(estimates)), list(estimates))
     ax.set_ylim(-0.6, len(estimates) - 0.4)
     ax.set(xlabel="estimated accuracy of the same probe", title="How much the estimate depends on the split")

@@ -4,6 +4,7 @@ In the spirit of nanoGPT: token + position embeddings, blocks of causal self-att
 layer norm, with a residual connection), a final layer norm, and an output layer that shares the token embedding's
 weights. The causal mask is the `is_causal=True` of `scaled_dot_product_attention`: position t sees 0..t only.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -53,8 +54,12 @@ class Block(nn.Module):
         super().__init__()
         self.ln_1, self.ln_2 = nn.LayerNorm(config.n_embd), nn.LayerNorm(config.n_embd)
         self.attn = CausalSelfAttention(config)
-        self.mlp = nn.Sequential(nn.Linear(config.n_embd, 4 * config.n_embd), nn.GELU(),
-                                 nn.Linear(4 * config.n_embd, config.n_embd), nn.Dropout(config.dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(config.n_embd, 4 * config.n_embd),
+            nn.GELU(),
+            nn.Linear(4 * config.n_embd, config.n_embd),
+            nn.Dropout(config.dropout),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x))
@@ -101,17 +106,25 @@ def next_token_loss(logits: torch.Tensor, idx: torch.Tensor, pad_id: int | None 
     """Cross-entropy of predicting token t+1 from positions 0..t: logits shifted left, targets shifted right."""
     targets = idx[:, 1:]
     logits = logits[:, :-1]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                           ignore_index=-100 if pad_id is None else pad_id)
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100 if pad_id is None else pad_id
+    )
 
 
 @torch.no_grad()
-def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-             generator: torch.Generator | None = None, stop_id: int | None = None) -> torch.Tensor:
+def generate(
+    model: GPT,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+    stop_id: int | None = None,
+) -> torch.Tensor:
     """Extend `idx` [B, T] one sampled token at a time (temperature, top-k); the same generator seed, the same text."""
     model.eval()
     for _ in range(max_new_tokens):
-        context = idx[:, -model.config.block_size:]
+        context = idx[:, -model.config.block_size :]
         logits = model(context)[:, -1] / max(temperature, 1e-8)
         if top_k is not None:
             kth = logits.topk(min(top_k, logits.shape[-1])).values[:, -1:]
@@ -164,6 +177,7 @@ def minilm_tokenizer():
     from transformers import AutoTokenizer
 
     from .text import minilm_path
+
     return AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True)
 
 

@@ -8,6 +8,7 @@ never hides the others; a notebook that cannot be read, runs out of time, or los
 error in its row and the others are graded as usual. Student code runs with your permissions: grade in a
 container or a throwaway account.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,11 @@ def find_submissions(root: str | Path) -> list[tuple[str, Path]]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder; expected {root}/<student>/<NN_lesson>.ipynb")
-    found = [(p.relative_to(root).parts[0], p) for p in sorted(root.rglob("*.ipynb"))
-             if len(p.relative_to(root).parts) > 1 and ".ipynb_checkpoints" not in p.parts]
+    found = [
+        (p.relative_to(root).parts[0], p)
+        for p in sorted(root.rglob("*.ipynb"))
+        if len(p.relative_to(root).parts) > 1 and ".ipynb_checkpoints" not in p.parts
+    ]
     if not found:
         raise FileNotFoundError(f"no notebooks in {root}; expected {root}/<student>/<NN_lesson>.ipynb")
     return found
@@ -81,8 +85,13 @@ def _cell_error(nb: nbformat.NotebookNode, name: str) -> str:
 def execute(nb: nbformat.NotebookNode, log: Path, timeout: float) -> str:
     """Run `nb` in a fresh kernel (cwd: the log's folder) within `timeout` seconds; '' or a named error."""
     deadline = time.monotonic() + timeout
-    client = NotebookClient(nb, allow_errors=True, timeout_func=lambda _cell: max(1, deadline - time.monotonic()),
-                            startup_timeout=120, resources={"metadata": {"path": str(log.parent)}})
+    client = NotebookClient(
+        nb,
+        allow_errors=True,
+        timeout_func=lambda _cell: max(1, deadline - time.monotonic()),
+        startup_timeout=120,
+        resources={"metadata": {"path": str(log.parent)}},
+    )
     try:
         client.execute(env={**os.environ, LOG_ENV: str(log)})
     except CellTimeoutError:
@@ -130,7 +139,9 @@ def grade_all(root: str | Path, timeout: float = 600, report=print) -> list[Note
     results = []
     for student, path in find_submissions(root):
         result = grade_notebook(student, path, timeout)
-        report(f"{student}/{path.name}: {result.points}/{len(CATALOG.get(result.lesson, []))} checks passed "
-               f"in {result.seconds:.1f}s" + (f" [{result.error}]" if result.error else ""))
+        report(
+            f"{student}/{path.name}: {result.points}/{len(CATALOG.get(result.lesson, []))} checks passed "
+            f"in {result.seconds:.1f}s" + (f" [{result.error}]" if result.error else "")
+        )
         results.append(result)
     return results

@@ -1,4 +1,5 @@
 """What `tlcourse grade` writes: one CSV row per student, one column per exercise, and a feedback file per student."""
+
 from __future__ import annotations
 
 import csv

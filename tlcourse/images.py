@@ -1,9 +1,10 @@
-"""Image files as a torch Dataset: any photo becomes upright 8-bit RGB; a file that cannot be used is named, never swapped.
+"""Image files as a torch Dataset: every photo becomes upright 8-bit RGB; an unusable file is named, not swapped.
 
 One class list serves every split (`image_splits`, `image_folder(..., classes=)`), so a label means the same class
 in train and val. Every file is checked once when a dataset is built; at load time an unreadable file is an error
 naming it, never silently replaced by another image.
 """
+
 from __future__ import annotations
 
 import csv
@@ -108,8 +109,9 @@ def is_readable_image(path: Path) -> bool:
     return file_problem(Path(path)) is None
 
 
-def _drop_unusable(samples: list[tuple[Path, int]], max_pixels: int, min_side: int | None,
-                   extra: Sequence[tuple[Path, str]] = ()) -> list[tuple[Path, int]]:
+def _drop_unusable(
+    samples: list[tuple[Path, int]], max_pixels: int, min_side: int | None, extra: Sequence[tuple[Path, str]] = ()
+) -> list[tuple[Path, int]]:
     """Keep the usable files; one warning names every file left out (and `extra` ones) with the reason."""
     good, bad = [], list(extra)
     for path, label in samples:
@@ -120,8 +122,7 @@ def _drop_unusable(samples: list[tuple[Path, int]], max_pixels: int, min_side: i
             bad.append((Path(path), problem))
     if bad:
         lines = "\n".join(f"  {p}: {why}" for p, why in bad)
-        warnings.warn(f"Left out {len(bad)} file(s) that cannot be used (fix or delete them):\n{lines}",
-                      stacklevel=3)
+        warnings.warn(f"Left out {len(bad)} file(s) that cannot be used (fix or delete them):\n{lines}", stacklevel=3)
     return good
 
 
@@ -129,9 +130,16 @@ def _drop_unusable(samples: list[tuple[Path, int]], max_pixels: int, min_side: i
 class ImageFiles(Dataset):
     """(image, label) pairs from a list of files; the building block of every image dataset in the course."""
 
-    def __init__(self, samples: list[tuple[Path, int]], classes: list[str], transform: Callable | None = None,
-                 min_side: int | None = 256, check_files: bool = True, max_pixels: int = MAX_PIXELS,
-                 left_out: Sequence[tuple[Path, str]] = ()):
+    def __init__(
+        self,
+        samples: list[tuple[Path, int]],
+        classes: list[str],
+        transform: Callable | None = None,
+        min_side: int | None = 256,
+        check_files: bool = True,
+        max_pixels: int = MAX_PIXELS,
+        left_out: Sequence[tuple[Path, str]] = (),
+    ):
         self.classes = list(classes)
         self.transform = transform
         self.min_side = min_side
@@ -150,15 +158,17 @@ class ImageFiles(Dataset):
         try:
             image = open_rgb(path, self.min_side)
         except (OSError, SyntaxError, ValueError) as err:
-            raise ImageFileError(f"{path} could not be read ({err}). It passed the check when the dataset was "
-                                 "built, so it changed since: restore or delete it, then build the dataset again."
-                                 ) from err
+            raise ImageFileError(
+                f"{path} could not be read ({err}). It passed the check when the dataset was "
+                "built, so it changed since: restore or delete it, then build the dataset again."
+            ) from err
         return (self.transform(image) if self.transform else image), label
 
     def _like(self, samples: list[tuple[Path, int]], transform: Callable | None) -> ImageFiles:
         """Another dataset with these classes and settings, for already-checked samples."""
-        return ImageFiles(samples, self.classes, transform, self.min_side, check_files=False,
-                          max_pixels=self.max_pixels)
+        return ImageFiles(
+            samples, self.classes, transform, self.min_side, check_files=False, max_pixels=self.max_pixels
+        )
 
     def with_transform(self, transform: Callable | None) -> ImageFiles:
         """The same files with another transform (e.g. augmentation for training, none for display)."""
@@ -207,8 +217,13 @@ def _class_files(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
         if path.suffix.lower() in IMAGE_EXTENSIONS:
             images.append(path)
         else:
-            others.append((path, f"not an image file type ({path.suffix or 'no extension'}); "
-                                 f"use one of {' '.join(IMAGE_EXTENSIONS)}"))
+            others.append(
+                (
+                    path,
+                    f"not an image file type ({path.suffix or 'no extension'}); "
+                    f"use one of {' '.join(IMAGE_EXTENSIONS)}",
+                )
+            )
     return images, others
 
 
@@ -226,11 +241,17 @@ def _check_classes(root: Path, found: dict[str, list[Path]], classes: list[str])
         raise SplitMismatchError(
             f"{root} has class folders {sorted(c for c in found if found[c])} but the classes are {classes} "
             f"({'; '.join(parts)}). Every split needs one folder with images per class, named as in the training "
-            "split, or labels would mean different classes. Fix: rename, add or remove those folders.")
+            "split, or labels would mean different classes. Fix: rename, add or remove those folders."
+        )
 
 
-def image_folder(root: str | os.PathLike, transform: Callable | None = None, classes: Sequence[str] | None = None,
-                 min_side: int | None = 256, max_pixels: int = MAX_PIXELS) -> ImageFiles:
+def image_folder(
+    root: str | os.PathLike,
+    transform: Callable | None = None,
+    classes: Sequence[str] | None = None,
+    min_side: int | None = 256,
+    max_pixels: int = MAX_PIXELS,
+) -> ImageFiles:
     """An ImageFolder tree (`root/<class>/<image>`): one sub-folder per class, as torchvision expects.
 
     Without `classes` the class list is the sorted folders that hold images (empty ones are left out with a warning).
@@ -243,12 +264,15 @@ def image_folder(root: str | os.PathLike, transform: Callable | None = None, cla
     for folder in _class_folders(root):
         found[folder.name], not_images = _class_files(folder)
         others += not_images
-    others += [(p, "not inside a class folder") for p in sorted(root.iterdir())
-               if p.is_file() and not p.name.startswith(".")]
+    others += [
+        (p, "not inside a class folder") for p in sorted(root.iterdir()) if p.is_file() and not p.name.startswith(".")
+    ]
     if classes is None:
         for name in [n for n, files in found.items() if not files]:
-            warnings.warn(f"Class folder {root / name} has no images; it is left out. Add images or remove the folder.",
-                          stacklevel=2)
+            warnings.warn(
+                f"Class folder {root / name} has no images; it is left out. Add images or remove the folder.",
+                stacklevel=2,
+            )
         classes = [n for n, files in found.items() if files]
     else:
         _check_classes(root, found, list(classes))
@@ -258,8 +282,13 @@ def image_folder(root: str | os.PathLike, transform: Callable | None = None, cla
     return ImageFiles(samples, list(classes), transform, min_side, max_pixels=max_pixels, left_out=others)
 
 
-def image_splits(root: str | os.PathLike, splits: Sequence[str] = ("train", "val"), transform: Callable | None = None,
-                 classes: Sequence[str] | None = None, **options) -> dict[str, ImageFiles]:
+def image_splits(
+    root: str | os.PathLike,
+    splits: Sequence[str] = ("train", "val"),
+    transform: Callable | None = None,
+    classes: Sequence[str] | None = None,
+    **options,
+) -> dict[str, ImageFiles]:
     """Every split of `root/<split>/<class>/<image>` with ONE class list: the first split's (or `classes`)."""
     root = Path(root)
     missing = [s for s in splits if not (root / s).is_dir()]
@@ -267,7 +296,8 @@ def image_splits(root: str | os.PathLike, splits: Sequence[str] = ("train", "val
         raise DataFolderError(
             f"{root} has no {' or '.join(f'{s}/' for s in missing)} folder (expected {', '.join(splits)}). Fix: create "
             f"{root / missing[0]} with the same class folders as {root / splits[0]}, or load one folder and "
-            "divide it with tlcourse.images.split(...).")
+            "divide it with tlcourse.images.split(...)."
+        )
     out = {}
     for name in splits:
         out[name] = image_folder(root / name, transform, classes, **options)
@@ -288,15 +318,22 @@ def _read_label_rows(csv_path: Path) -> list[tuple[int, str, str]]:
     first_line: dict[str, int] = {}
     for line, name, _ in rows:
         if name in first_line:
-            raise ValueError(f"{csv_path}: {name} is listed twice (lines {first_line[name]} and {line}). "
-                             "Fix: keep one row per file, so each image has one label.")
+            raise ValueError(
+                f"{csv_path}: {name} is listed twice (lines {first_line[name]} and {line}). "
+                "Fix: keep one row per file, so each image has one label."
+            )
         first_line[name] = line
     return rows
 
 
-def image_csv(csv_path: str | os.PathLike, image_dir: str | os.PathLike | None = None,
-              transform: Callable | None = None, classes: Sequence[str] | None = None,
-              min_side: int | None = 256, max_pixels: int = MAX_PIXELS) -> ImageFiles:
+def image_csv(
+    csv_path: str | os.PathLike,
+    image_dir: str | os.PathLike | None = None,
+    transform: Callable | None = None,
+    classes: Sequence[str] | None = None,
+    min_side: int | None = 256,
+    max_pixels: int = MAX_PIXELS,
+) -> ImageFiles:
     """A flat folder of images plus a CSV with `file,label` columns (the other common layout of one's own data).
 
     Classes are the sorted labels, or `classes` (then a label outside them is an error, never a new class).
@@ -309,30 +346,38 @@ def image_csv(csv_path: str | os.PathLike, image_dir: str | os.PathLike | None =
     missing = [(line, name) for line, name, _ in rows if not (image_dir / name).is_file()]
     if missing:
         listed = "; ".join(f"line {line}: {name}" for line, name in missing[:10])
-        warnings.warn(f"{csv_path}: {len(missing)} row(s) name files not in {image_dir} and are skipped ({listed}).",
-                      stacklevel=2)
+        warnings.warn(
+            f"{csv_path}: {len(missing)} row(s) name files not in {image_dir} and are skipped ({listed}).", stacklevel=2
+        )
     listed_names = {name for _, name, _ in rows}
     unlisted = [p.name for p in _class_files(image_dir)[0] if p.relative_to(image_dir).as_posix() not in listed_names]
     if unlisted:
-        warnings.warn(f"{len(unlisted)} image(s) in {image_dir} have no row in {csv_path} and are not used: "
-                      f"{', '.join(unlisted[:10])}", stacklevel=2)
+        warnings.warn(
+            f"{len(unlisted)} image(s) in {image_dir} have no row in {csv_path} and are not used: "
+            f"{', '.join(unlisted[:10])}",
+            stacklevel=2,
+        )
     rows = [(name, label) for line, name, label in rows if (image_dir / name).is_file()]
     labels = sorted({label for _, label in rows})
     if classes is not None:
         unknown = [label for label in labels if label not in classes]
         if unknown:
-            raise SplitMismatchError(f"{csv_path} has labels {unknown} that are not among the classes {list(classes)}. "
-                                     "Fix: correct those rows, or train with these classes included.")
+            raise SplitMismatchError(
+                f"{csv_path} has labels {unknown} that are not among the classes {list(classes)}. "
+                "Fix: correct those rows, or train with these classes included."
+            )
     classes = list(classes) if classes is not None else labels
     if len(classes) < 2:
         raise ValueError(f"{csv_path} has {len(classes)} label(s) with images; a classifier needs at least 2.")
     index = {c: i for i, c in enumerate(classes)}
-    return ImageFiles([(image_dir / name, index[label]) for name, label in rows], classes, transform, min_side,
-                      max_pixels=max_pixels)
+    return ImageFiles(
+        [(image_dir / name, index[label]) for name, label in rows], classes, transform, min_side, max_pixels=max_pixels
+    )
 
 
-def split(dataset: ImageFiles, val_fraction: float = 0.2, stratify: bool = True, seed: int = 0,
-          test_fraction: float = 0.0) -> tuple[ImageFiles, ...]:
+def split(
+    dataset: ImageFiles, val_fraction: float = 0.2, stratify: bool = True, seed: int = 0, test_fraction: float = 0.0
+) -> tuple[ImageFiles, ...]:
     """(train, val) or, with `test_fraction`, (train, val, test): disjoint subsets sharing the class list.
 
     Stratified by default: each class is divided in the same proportions (at least one image per part per class),
@@ -340,19 +385,24 @@ def split(dataset: ImageFiles, val_fraction: float = 0.2, stratify: bool = True,
     """
     fractions = [f for f in (val_fraction, test_fraction) if f > 0]
     if not 0 < val_fraction or sum(fractions) >= 1:
-        raise ValueError(f"Need 0 < val_fraction and val_fraction + test_fraction < 1; got {val_fraction}, "
-                         f"{test_fraction}.")
+        raise ValueError(
+            f"Need 0 < val_fraction and val_fraction + test_fraction < 1; got {val_fraction}, {test_fraction}."
+        )
     rng = np.random.default_rng(seed)
     targets = np.asarray(dataset.targets)
-    groups = [np.flatnonzero(targets == c) for c in range(len(dataset.classes))] if stratify else [np.arange(len(targets))]
+    groups = (
+        [np.flatnonzero(targets == c) for c in range(len(dataset.classes))] if stratify else [np.arange(len(targets))]
+    )
     parts: list[list[int]] = [[] for _ in range(1 + len(fractions))]
     for group_index, group in enumerate(groups):
         order = rng.permutation(group)
         sizes = [max(1, round(len(order) * f)) for f in fractions]
         if len(order) - sum(sizes) < 1:
             name = dataset.classes[group_index] if stratify else "the dataset"
-            raise ValueError(f"Class {name!r} has {len(order)} image(s): too few to put at least one in each of "
-                             f"{len(sizes) + 1} parts. Fix: add images of {name!r}, or leave it out.")
+            raise ValueError(
+                f"Class {name!r} has {len(order)} image(s): too few to put at least one in each of "
+                f"{len(sizes) + 1} parts. Fix: add images of {name!r}, or leave it out."
+            )
         cuts = np.cumsum([len(order) - sum(sizes), *sizes])
         for part, chunk in zip(parts, np.split(order, cuts[:-1])):
             part += chunk.tolist()

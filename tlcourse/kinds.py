@@ -4,6 +4,7 @@ A registry entry says *which* dataset (name, folder, source, expected counts); i
 checked against a SHA-256 manifest, a table of text, a torchvision downloader, or data bundled with a library.
 Adding a dataset is one registry line; adding a kind of dataset is one class here.
 """
+
 from __future__ import annotations
 
 import csv
@@ -71,8 +72,10 @@ class ImageFolderWithManifest(DatasetKind):
     manifest: str  # a file name in tlcourse/manifests (or a full path)
 
     def count(self, spec: DatasetSpec) -> dict[str, int]:
-        return {s: sum(1 for p in (spec.path / s).glob("*/*") if p.is_file()) if (spec.path / s).is_dir() else 0
-                for s in spec.splits}
+        return {
+            s: sum(1 for p in (spec.path / s).glob("*/*") if p.is_file()) if (spec.path / s).is_dir() else 0
+            for s in spec.splits
+        }
 
     def fetch(self, spec: DatasetSpec, progress: bool) -> Path:
         return fetch_archive(spec, progress, check=lambda folder: self._refuse_mismatches(spec, folder))
@@ -86,20 +89,30 @@ class ImageFolderWithManifest(DatasetKind):
     def _refuse_mismatches(self, spec: DatasetSpec, folder: Path) -> None:
         missing, bad = dl.verify_manifest(folder, self.checksums())
         if missing or bad:
-            raise ChecksumError(f"Download of {spec.name!r} does not match its manifest: missing {missing[:5]}, "
-                                f"mismatched {bad[:5]}. Nothing was installed; retry the download.")
+            raise ChecksumError(
+                f"Download of {spec.name!r} does not match its manifest: missing {missing[:5]}, "
+                f"mismatched {bad[:5]}. Nothing was installed; retry the download."
+            )
 
     def load(self, spec: DatasetSpec, split: str, transform: Callable | None) -> ImageFiles:
         """The split's images, leaving out (with one warning) any file that differs from the published checksum."""
         dataset = image_folder(spec.path / split, transform)
-        bad = [rel for rel, digest in self.checksums().items() if rel.startswith(split + "/")
-               and (spec.path / rel).is_file() and _sha256_while_unchanged(spec.path / rel) != digest]
+        bad = [
+            rel
+            for rel, digest in self.checksums().items()
+            if rel.startswith(split + "/")
+            and (spec.path / rel).is_file()
+            and _sha256_while_unchanged(spec.path / rel) != digest
+        ]
         if bad:
-            warnings.warn(f"{len(bad)} file(s) in {spec.path / split} do not match the published checksums and are "
-                          f"not used: {', '.join(bad[:10])}. Fix: `tlcourse download {spec.name} --force`.",
-                          stacklevel=4)
-            dataset = dataset.subset([i for i, (p, _) in enumerate(dataset.samples)
-                                      if p.relative_to(spec.path).as_posix() not in bad])
+            warnings.warn(
+                f"{len(bad)} file(s) in {spec.path / split} do not match the published checksums and are "
+                f"not used: {', '.join(bad[:10])}. Fix: `tlcourse download {spec.name} --force`.",
+                stacklevel=4,
+            )
+            dataset = dataset.subset(
+                [i for i, (p, _) in enumerate(dataset.samples) if p.relative_to(spec.path).as_posix() not in bad]
+            )
         return dataset
 
 
@@ -148,8 +161,10 @@ class TextTable(DatasetKind):
             fields = reader.fieldnames or []
             text_col = next((c for c in self.text_columns if c in fields), None)
             if text_col is None or "label" not in fields:
-                raise ValueError(f"{path} needs a 'label' column and one of {list(self.text_columns)}; found "
-                                 f"{fields}. GLUE's own test split has no labels: evaluate on 'dev' instead.")
+                raise ValueError(
+                    f"{path} needs a 'label' column and one of {list(self.text_columns)}; found "
+                    f"{fields}. GLUE's own test split has no labels: evaluate on 'dev' instead."
+                )
             rows = list(reader)
         sentences = [transform(r[text_col]) if transform else r[text_col] for r in rows]
         return SentenceTable(sentences, [int(r["label"]) for r in rows], list(self.classes))
@@ -185,6 +200,7 @@ class TorchvisionDownload(DatasetKind):
 
     def _class(self) -> type:
         import torchvision.datasets
+
         return getattr(torchvision.datasets, self.dataset_class)
 
 

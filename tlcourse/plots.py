@@ -1,4 +1,5 @@
 """Figures the lessons draw: each titled, with labelled axes, readable at notebook width."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -19,12 +20,12 @@ def to_image(x: torch.Tensor, mean=(0.5,) * 3, std=(0.5,) * 3) -> np.ndarray:
     return x.clamp(0, 1).permute(1, 2, 0).numpy()
 
 
-def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: int = 6, title: str | None = None,
-                size: float = 2.0):
+def show_images(
+    images: Sequence, titles: Sequence[str] | None = None, ncols: int = 6, title: str | None = None, size: float = 2.0
+):
     """A grid of images (PIL images or HxWxC arrays) with optional per-image titles."""
     nrows = int(np.ceil(len(images) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if title else 0)),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if title else 0)), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, (ax, img) in enumerate(zip(axes.flat, images)):
@@ -74,7 +75,9 @@ def plot_topk(probs: torch.Tensor, categories: Sequence[str], k: int = 5, ax=Non
 def plot_filters(weight: torch.Tensor, ncols: int = 8, title: str = "First-layer filters"):
     """Each 3xkxk filter of a first convolution shown as a small colour image (scaled to [0, 1])."""
     w = weight.detach().cpu()
-    w = (w - w.amin(dim=(1, 2, 3), keepdim=True)) / (w.amax(dim=(1, 2, 3), keepdim=True) - w.amin(dim=(1, 2, 3), keepdim=True) + 1e-8)
+    w = (w - w.amin(dim=(1, 2, 3), keepdim=True)) / (
+        w.amax(dim=(1, 2, 3), keepdim=True) - w.amin(dim=(1, 2, 3), keepdim=True) + 1e-8
+    )
     nrows = int(np.ceil(len(w) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.9, nrows * 0.9 + 0.4), squeeze=False)
     for ax in axes.flat:
@@ -113,8 +116,16 @@ def plot_embedding(points: np.ndarray, labels: Sequence[int], classes: Sequence[
     return ax
 
 
-def plot_curves(x: Sequence, curves: dict[str, tuple[Sequence, Sequence]], ax=None, xlabel: str = "",
-                ylabel: str = "accuracy", title: str = "", logx: bool = False, xticklabels: Sequence[str] | None = None):
+def plot_curves(
+    x: Sequence,
+    curves: dict[str, tuple[Sequence, Sequence]],
+    ax=None,
+    xlabel: str = "",
+    ylabel: str = "accuracy",
+    title: str = "",
+    logx: bool = False,
+    xticklabels: Sequence[str] | None = None,
+):
     """Several mean ± spread curves on one axis: {label: (means, spreads)}; `xticklabels` renames the x ticks."""
     ax = ax or plt.subplots(figsize=(5.5, 3.6))[1]
     for label, (mean, spread) in curves.items():
@@ -154,6 +165,7 @@ class LiveCurves:
     def __init__(self):
         import matplotlib.pyplot as plt
         from IPython.display import display
+
         self.fig, self.axes = plt.subplots(1, 2, figsize=(9, 3.2))
         plt.close(self.fig)
         self.handle = display(self.fig, display_id=True)

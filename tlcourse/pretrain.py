@@ -3,6 +3,7 @@
 Later lessons reuse the checkpoint through `digits_checkpoint()`, which trains it again (a few seconds) when
 it is absent or unreadable, so every notebook also runs on its own.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -25,9 +26,15 @@ class SmallCNN(nn.Module):
     def __init__(self, num_classes: int = 5):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # 8x8 -> 4x4
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 4x4 -> 2x2
-            nn.Flatten(), nn.Linear(64 * 2 * 2, 128), nn.ReLU(),
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 8x8 -> 4x4
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 4x4 -> 2x2
+            nn.Flatten(),
+            nn.Linear(64 * 2 * 2, 128),
+            nn.ReLU(),
         )
         self.head = nn.Linear(128, num_classes)
 
@@ -40,16 +47,23 @@ def checkpoint_path() -> Path:
     return cache_dir("checkpoints") / "digits_0-4_cnn.pt"
 
 
-def pretrain_on_digits(epochs: int = 30, lr: float = 1e-3, batch_size: int = 64,
-                       seed: int = 0) -> tuple[SmallCNN, train.History]:
-    """Lesson 01's recipe, the only copy: SmallCNN on digits 0-4 with Adam, on the CPU; returns (model, History)."""
+def pretrain_on_digits(
+    epochs: int = 30, lr: float = 1e-3, batch_size: int = 64, seed: int = 0
+) -> tuple[SmallCNN, train.History]:
+    """Lesson 01's pretraining recipe: SmallCNN on digits 0-4 with Adam, on the CPU; returns (model, History)."""
     source_train = subsets.as_tensor_dataset(data.digits("train", classes=SOURCE_CLASSES))
     source_val = subsets.as_tensor_dataset(data.digits("val", classes=SOURCE_CLASSES))
     runtime.seed_everything(seed)
     model = SmallCNN()
-    history = train.fit(model, DataLoader(source_train, batch_size=batch_size, shuffle=True),
-                        DataLoader(source_val, batch_size=256), optimizer=torch.optim.Adam(model.parameters(), lr=lr),
-                        epochs=epochs, device="cpu", progress=False)
+    history = train.fit(
+        model,
+        DataLoader(source_train, batch_size=batch_size, shuffle=True),
+        DataLoader(source_val, batch_size=256),
+        optimizer=torch.optim.Adam(model.parameters(), lr=lr),
+        epochs=epochs,
+        device="cpu",
+        progress=False,
+    )
     return model, history
 
 

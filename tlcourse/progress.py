@@ -6,6 +6,7 @@ a display id and, when closed, replace their widget with text: the finished bar 
 nothing (`leave=False`, a bar meant to vanish). Outside a notebook `tqdm` is tqdm's own text bar.
 Usage: `from tlcourse.progress import tqdm`, then exactly as tqdm.
 """
+
 from __future__ import annotations
 
 from tqdm.auto import tqdm as _auto_tqdm
@@ -25,6 +26,7 @@ class NotebookBar(_auto_tqdm if _IN_NOTEBOOK else _notebook_tqdm):
         self._handle = None
         if not self.disable:
             from IPython.display import display
+
             self._handle = display(self.container, display_id=True)
             self.displayed = True
 

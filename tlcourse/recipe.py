@@ -4,6 +4,7 @@ The recipe: check the data and say what is in it; run the frozen backbone once (
 fit a linear probe; fine-tune the top stage only when validation says it pays; write a self-describing model,
 `metrics.json` and figures to `--out`. Bad input is a one-line TrainInputError naming the fix.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,20 +57,27 @@ def check_options(cfg: TrainConfig) -> None:
     if cfg.fine_tune not in ("none", "top", "auto"):
         raise TrainInputError(f"--fine-tune must be none, top or auto, not {cfg.fine_tune!r}.")
     if (cfg.csv is None) == (cfg.data is None):
-        raise TrainInputError("Give either DATA (a folder of class folders) or --csv labels.csv --images DIR, "
-                              "not both." if cfg.csv else "Give DATA (a folder of class folders) or --csv labels.csv.")
+        raise TrainInputError(
+            "Give either DATA (a folder of class folders) or --csv labels.csv --images DIR, not both."
+            if cfg.csv
+            else "Give DATA (a folder of class folders) or --csv labels.csv."
+        )
     if cfg.images is not None and cfg.csv is None:
         raise TrainInputError("--images goes with --csv (the folder of the photos the CSV names).")
     for label, path in (("DATA", cfg.data), ("--csv", cfg.csv), ("--images", cfg.images)):
         if path is not None and not Path(path).exists():
-            raise TrainInputError(f"{label} {path} does not exist. Fix: check the path (it is relative to "
-                                  f"{Path.cwd()}).")
+            raise TrainInputError(
+                f"{label} {path} does not exist. Fix: check the path (it is relative to {Path.cwd()})."
+            )
     if cfg.fine_tune == "top" and cfg.backbone not in models.LITE_BACKBONES:
-        raise TrainInputError(f"--fine-tune top works with {', '.join(models.LITE_BACKBONES)}; use auto or none "
-                              f"with {cfg.backbone}.")
+        raise TrainInputError(
+            f"--fine-tune top works with {', '.join(models.LITE_BACKBONES)}; use auto or none with {cfg.backbone}."
+        )
     if cfg.data is not None and Path(cfg.out).resolve().is_relative_to(Path(cfg.data).resolve()):
-        raise TrainInputError(f"--out {cfg.out} is inside the photo folder {cfg.data}: its figures would be read as "
-                              "photos next time. Fix: choose an --out folder outside it.")
+        raise TrainInputError(
+            f"--out {cfg.out} is inside the photo folder {cfg.data}: its figures would be read as "
+            "photos next time. Fix: choose an --out folder outside it."
+        )
     check_out_dir(Path(cfg.out), cfg.overwrite)
 
 
@@ -79,8 +87,10 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
         raise TrainInputError(f"--out {out} is a file, not a folder. Fix: choose a folder name.")
     existing = [p.name for p in (out / MODEL_FILE, out / "metrics.json") if p.exists()]
     if existing and not overwrite:
-        raise TrainInputError(f"--out {out} already holds a model ({', '.join(existing)}). Fix: pass --overwrite "
-                              "to replace it, or choose another --out folder.")
+        raise TrainInputError(
+            f"--out {out} already holds a model ({', '.join(existing)}). Fix: pass --overwrite "
+            "to replace it, or choose another --out folder."
+        )
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -88,7 +98,8 @@ def _load_splits(cfg: TrainConfig) -> tuple[images.ImageFiles, images.ImageFiles
     """(train, val, how they were made) from an ImageFolder tree, one folder of class folders, or a CSV."""
     if cfg.csv is not None:
         full = images.image_csv(cfg.csv, cfg.images)
-        how = f"{cfg.csv} + {cfg.images or Path(cfg.csv).parent}, divided {1 - cfg.val_fraction:.0%}/{cfg.val_fraction:.0%}"
+        where = cfg.images or Path(cfg.csv).parent
+        how = f"{cfg.csv} + {where}, divided {1 - cfg.val_fraction:.0%}/{cfg.val_fraction:.0%}"
     elif (Path(cfg.data) / "train").is_dir() and (Path(cfg.data) / "val").is_dir():
         parts = images.image_splits(cfg.data)
         return parts["train"], parts["val"], f"{cfg.data}/train and {cfg.data}/val as given"
@@ -99,7 +110,7 @@ def _load_splits(cfg: TrainConfig) -> tuple[images.ImageFiles, images.ImageFiles
         full = images.image_folder(cfg.data)
         how = f"{cfg.data}, divided {1 - cfg.val_fraction:.0%}/{cfg.val_fraction:.0%}"
     train, val = images.split(full, cfg.val_fraction, stratify=True, seed=cfg.seed)
-    return train, val, how + " (stratified, seed %d)" % cfg.seed
+    return train, val, f"{how} (stratified, seed {cfg.seed})"
 
 
 def load_data(cfg: TrainConfig) -> tuple[images.ImageFiles, images.ImageFiles, dict]:
@@ -115,8 +126,13 @@ def load_data(cfg: TrainConfig) -> tuple[images.ImageFiles, images.ImageFiles, d
     notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     counts = {c: {"train": n, "val": val.class_counts()[c]} for c, n in train.class_counts().items()}
     train_n = [v["train"] for v in counts.values()]
-    report = {"classes": train.classes, "counts": counts, "splits": how, "notes": notes,
-              "imbalance": max(train_n) / max(1, min(train_n))}
+    report = {
+        "classes": train.classes,
+        "counts": counts,
+        "splits": how,
+        "notes": notes,
+        "imbalance": max(train_n) / max(1, min(train_n)),
+    }
     return train, val, report
 
 
@@ -126,8 +142,10 @@ def print_data_report(report: dict) -> None:
     for c, n in report["counts"].items():
         print(f"  {c:24} train {n['train']:5}   val {n['val']:5}")
     if report["imbalance"] >= 3:
-        print(f"  imbalance: the largest class has {report['imbalance']:.1f}x the photos of the smallest; "
-              "accuracy is reported per class too")
+        print(
+            f"  imbalance: the largest class has {report['imbalance']:.1f}x the photos of the smallest; "
+            "accuracy is reported per class too"
+        )
     for note in report["notes"]:
         print(f"  note: {note}")
 
@@ -153,7 +171,7 @@ def extract(backbone: models.LoadedBackbone, train, val, cfg: TrainConfig) -> di
 @torch.no_grad()
 def _run_top(top: nn.Module, maps: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
     """Pooled features from cached maps: the layers above the cut, run once (same as the full forward pass)."""
-    return torch.cat([top(maps[i:i + batch_size]) for i in range(0, len(maps), batch_size)])
+    return torch.cat([top(maps[i : i + batch_size]) for i in range(0, len(maps), batch_size)])
 
 
 def probe_as_linear(probe, num_classes: int) -> nn.Linear:
@@ -191,12 +209,25 @@ def fine_tune_top(backbone: models.LoadedBackbone, head: nn.Linear, feats: dict,
     head = _copy_linear(head)
     net = nn.Sequential(top, head)
     surgery.freeze_batchnorm(net)
-    optimizer = torch.optim.AdamW([{"params": [p for p in top.parameters() if p.requires_grad], "lr": 1e-4},
-                                   {"params": head.parameters(), "lr": 1e-3}], weight_decay=1e-4)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [p for p in top.parameters() if p.requires_grad], "lr": 1e-4},
+            {"params": head.parameters(), "lr": 1e-3},
+        ],
+        weight_decay=1e-4,
+    )
     train = DataLoader(TensorDataset(feats["m_train"], feats["y_train"]), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(feats["m_val"], feats["y_val"]), batch_size=128)
-    history = fit(net, train, val, optimizer=optimizer, epochs=cfg.epochs, device=cfg.device,
-                  early_stopping=EarlyStopping(patience=3, monitor="val_loss"), progress=cfg.progress)
+    history = fit(
+        net,
+        train,
+        val,
+        optimizer=optimizer,
+        epochs=cfg.epochs,
+        device=cfg.device,
+        early_stopping=EarlyStopping(patience=3, monitor="val_loss"),
+        progress=cfg.progress,
+    )
     net.cpu()
     return top, head, history, evaluate(net, val, device=torch.device("cpu"))["acc"]
 
@@ -213,7 +244,7 @@ def assemble(backbone: models.LoadedBackbone, head: nn.Linear, top: nn.Sequentia
     model, _, info = backbone
     if top is not None:
         first = len(model._blocks) - (len(top) - 5)  # top = blocks above the cut, conv_head, bn1, ReLU6, pool, flatten
-        for i, block in enumerate(top[:len(top) - 5]):
+        for i, block in enumerate(top[: len(top) - 5]):
             model._blocks[first + i].load_state_dict(block.state_dict())
         model._conv_head.load_state_dict(top[-5].state_dict())
         model._bn1.load_state_dict(top[-4].state_dict())
@@ -229,9 +260,14 @@ def choose(probe_acc: float, tuned_acc: float | None, mode: str, reason_skipped:
     if mode == "top":
         return "fine-tuned", f"--fine-tune top asked for it (val {tuned_acc:.1%} vs probe {probe_acc:.1%})"
     if tuned_acc > probe_acc:
-        return "fine-tuned", f"fine-tuning the top stage beat the probe on validation ({tuned_acc:.1%} vs {probe_acc:.1%})"
-    return "probe", (f"fine-tuning the top stage did not beat the probe on validation ({tuned_acc:.1%} vs "
-                     f"{probe_acc:.1%}), so the simpler probe is kept")
+        return (
+            "fine-tuned",
+            f"fine-tuning the top stage beat the probe on validation ({tuned_acc:.1%} vs {probe_acc:.1%})",
+        )
+    return "probe", (
+        f"fine-tuning the top stage did not beat the probe on validation ({tuned_acc:.1%} vs "
+        f"{probe_acc:.1%}), so the simpler probe is kept"
+    )
 
 
 @torch.no_grad()
@@ -248,25 +284,33 @@ def val_metrics(probs: torch.Tensor, labels: torch.Tensor, classes: list[str]) -
     for t, p in zip(labels.tolist(), pred.tolist()):
         matrix[t, p] += 1
     per_class = {c: float(matrix[i, i] / max(1, matrix[i].sum())) for i, c in enumerate(classes)}
-    return {"val_accuracy": float((pred == labels).float().mean()), "per_class_val_accuracy": per_class,
-            "confusion_matrix": matrix.tolist()}
+    return {
+        "val_accuracy": float((pred == labels).float().mean()),
+        "per_class_val_accuracy": per_class,
+        "confusion_matrix": matrix.tolist(),
+    }
 
 
 def save_figures(out: Path, probs: torch.Tensor, val: images.ImageFiles, metrics: dict, history) -> list[str]:
     """confusion.png, misclassified.png (photos with their probabilities) and, if fine-tuned, learning_curve.png."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from .plots import plot_confusion, plot_history, show_images
+
     written = []
     ax = plot_confusion(np.array(metrics["confusion_matrix"]), val.classes, title="Validation confusion matrix")
     written.append(_save(ax.figure, out / "confusion.png"))
     wrong = [i for i, (p, y) in enumerate(zip(probs.argmax(1).tolist(), val.targets)) if p != y][:18]
     if wrong:
         photos = [images.open_rgb(val.samples[i][0], 256) for i in wrong]
-        titles = [f"true {val.classes[val.targets[i]]}\npred {val.classes[int(probs[i].argmax())]} "
-                  f"{float(probs[i].max()):.0%}" for i in wrong]
+        titles = [
+            f"true {val.classes[val.targets[i]]}\npred {val.classes[int(probs[i].argmax())]} "
+            f"{float(probs[i].max()):.0%}"
+            for i in wrong
+        ]
         grid = show_images(photos, titles, ncols=min(6, len(wrong)), title="Misclassified validation photos")
         written.append(_save(grid, out / "misclassified.png"))
     if history is not None and len(history):
@@ -307,18 +351,33 @@ def _heads(backbone, feats: dict, num_classes: int, cfg: TrainConfig, seconds: d
         t0 = time.perf_counter()
         top, tuned_head, history, tuned_acc = fine_tune_top(backbone, head, feats, cfg)
         seconds["fine_tune"] = time.perf_counter() - t0
-        print(f"fine-tuned top stage: val accuracy {tuned_acc:.1%} (best epoch {history.best_epoch}, "
-              f"{history.stop_reason})")
+        print(
+            f"fine-tuned top stage: val accuracy {tuned_acc:.1%} (best epoch {history.best_epoch}, "
+            f"{history.stop_reason})"
+        )
     chosen, why = choose(probe["val_acc"], tuned_acc, cfg.fine_tune, skipped)
     print(f"chosen: {chosen} ({why})")
     if chosen == "fine-tuned":
         head = tuned_head
     else:
         top = None
-    return {"head": head, "top": top, "history": history, "chosen": chosen, "why": why, "probe": probe,
-            "fine_tune": None if tuned_acc is None else {
-                "val_acc": tuned_acc, "best_epoch": history.best_epoch, "epochs_run": len(history),
-                "stop_reason": history.stop_reason, "records": history.records}}
+    return {
+        "head": head,
+        "top": top,
+        "history": history,
+        "chosen": chosen,
+        "why": why,
+        "probe": probe,
+        "fine_tune": None
+        if tuned_acc is None
+        else {
+            "val_acc": tuned_acc,
+            "best_epoch": history.best_epoch,
+            "epochs_run": len(history),
+            "stop_reason": history.stop_reason,
+            "records": history.records,
+        },
+    }
 
 
 def _write_outputs(cfg: TrainConfig, backbone, train, val, feats, result: dict, report: dict, seconds: dict) -> dict:
@@ -326,10 +385,17 @@ def _write_outputs(cfg: TrainConfig, backbone, train, val, feats, result: dict, 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     probs = val_probabilities(result["head"], result["top"], feats)
-    metrics = {"backbone": cfg.backbone, "classes": train.classes, "data": report, "chosen": result["chosen"],
-               "why": result["why"], "probe": result["probe"], "fine_tune": result["fine_tune"],
-               **val_metrics(probs, feats["y_val"], train.classes),
-               "note": "validation accuracy also chose between probe and fine-tuning, so it is slightly optimistic"}
+    metrics = {
+        "backbone": cfg.backbone,
+        "classes": train.classes,
+        "data": report,
+        "chosen": result["chosen"],
+        "why": result["why"],
+        "probe": result["probe"],
+        "fine_tune": result["fine_tune"],
+        **val_metrics(probs, feats["y_val"], train.classes),
+        "note": "validation accuracy also chose between probe and fine-tuning, so it is slightly optimistic",
+    }
     metrics["figures"] = save_figures(out, probs, val, metrics, result["history"])
     model = assemble(backbone, result["head"], result["top"])
     seconds["total"] = time.perf_counter() - seconds.pop("start")
@@ -356,10 +422,14 @@ def train_recipe(cfg: TrainConfig) -> dict:
     print(f"features: {len(train) + len(val)} photos in {seconds['features']:.1f} s (cached per photo)")
     result = _heads(backbone, feats, len(train.classes), cfg, seconds)
     metrics = _write_outputs(cfg, backbone, train, val, feats, result, report, seconds)
-    print(f"val accuracy {metrics['val_accuracy']:.1%}; per class: "
-          + ", ".join(f"{c} {a:.0%}" for c, a in metrics["per_class_val_accuracy"].items()))
-    print(f"wrote {cfg.out}/{MODEL_FILE}, metrics.json, {', '.join(metrics['figures'])} "
-          f"in {metrics['seconds']['total']:.0f} s")
+    print(
+        f"val accuracy {metrics['val_accuracy']:.1%}; per class: "
+        + ", ".join(f"{c} {a:.0%}" for c, a in metrics["per_class_val_accuracy"].items())
+    )
+    print(
+        f"wrote {cfg.out}/{MODEL_FILE}, metrics.json, {', '.join(metrics['figures'])} "
+        f"in {metrics['seconds']['total']:.0f} s"
+    )
     return metrics
 
 

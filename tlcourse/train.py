@@ -2,6 +2,7 @@
 
 Where the arithmetic runs (device, precision, seeds) lives in `runtime`; files (checkpoints) in `storage`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,8 +22,19 @@ from .surgery import set_train_mode
 
 
 # ---------------------------------------------------------------------------------------------- one epoch
-def train_one_epoch(model, loader, loss_fn, optimizer, device, scaler=None, clip_grad_norm=None,
-                    batch_scheduler=None, deadline: float | None = None, desc: str = "train", progress: bool = True):
+def train_one_epoch(
+    model,
+    loader,
+    loss_fn,
+    optimizer,
+    device,
+    scaler=None,
+    clip_grad_norm=None,
+    batch_scheduler=None,
+    deadline: float | None = None,
+    desc: str = "train",
+    progress: bool = True,
+):
     """One pass over `loader`: forward, loss, backward, step. Returns (mean loss, accuracy, stopped by deadline)."""
     set_train_mode(model)
     total_loss, correct, seen = 0.0, 0, 0
@@ -32,8 +44,10 @@ def train_one_epoch(model, loader, loss_fn, optimizer, device, scaler=None, clip
             logits = model(x)
             loss = loss_fn(logits, y)
         if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"loss became {loss.item()} at batch {step}; lower the learning rate "
-                                     "or clip gradients (clip_grad_norm=1.0).")
+            raise NonFiniteLossError(
+                f"loss became {loss.item()} at batch {step}; lower the learning rate "
+                "or clip gradients (clip_grad_norm=1.0)."
+            )
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:  # fp16 needs loss scaling; bf16 and fp32 do not
             scaler.scale(loss).backward()
@@ -166,10 +180,25 @@ def replay_early_stopping(val_losses, patience: int) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------------- fit
-def fit(model: nn.Module, train_loader, val_loader=None, *, optimizer, epochs: int, scheduler=None,
-        batch_scheduler=None, loss_fn=None, device=None, early_stopping: EarlyStopping | None = None,
-        checkpoint=None, resume: bool = False, clip_grad_norm: float | None = None,
-        time_budget: float | None = None, live_plot: bool = False, progress: bool = True) -> History:
+def fit(
+    model: nn.Module,
+    train_loader,
+    val_loader=None,
+    *,
+    optimizer,
+    epochs: int,
+    scheduler=None,
+    batch_scheduler=None,
+    loss_fn=None,
+    device=None,
+    early_stopping: EarlyStopping | None = None,
+    checkpoint=None,
+    resume: bool = False,
+    clip_grad_norm: float | None = None,
+    time_budget: float | None = None,
+    live_plot: bool = False,
+    progress: bool = True,
+) -> History:
     """Train for `epochs` epochs; returns a History.
 
     scheduler steps once an epoch, batch_scheduler once a batch (e.g. OneCycleLR). With `early_stopping`
@@ -180,8 +209,9 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, optimizer, epochs: i
     """
     device = torch.device(device) if device else pick_device()
     prepare_model(model, device)
-    step = Step(optimizer, loss_fn or nn.CrossEntropyLoss(), device, grad_scaler(device), clip_grad_norm,
-                batch_scheduler)
+    step = Step(
+        optimizer, loss_fn or nn.CrossEntropyLoss(), device, grad_scaler(device), clip_grad_norm, batch_scheduler
+    )
     history, start = _start_from_checkpoint(checkpoint, resume, model, optimizer, scheduler)
     plot = _live_curves() if live_plot else None
     deadline = time.perf_counter() + time_budget if time_budget else None
@@ -200,7 +230,9 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, optimizer, epochs: i
         if stop or out_of_time:
             history.stop_reason = "early stopping" if stop else f"time budget of {time_budget:.0f}s used"
             break
-    history.best_epoch = early_stopping.best_epoch if early_stopping else history.best_epoch_of(step.monitor(val_loader))
+    history.best_epoch = (
+        early_stopping.best_epoch if early_stopping else history.best_epoch_of(step.monitor(val_loader))
+    )
     if early_stopping is not None:
         early_stopping.restore(model)
     return history
@@ -234,8 +266,18 @@ def run_epoch(model, step: Step, epoch: int, train_loader, val_loader, scheduler
     t0 = time.perf_counter()
     record = {"epoch": epoch, **learning_rates(step.optimizer)}
     train_loss, train_acc, out_of_time = train_one_epoch(
-        model, train_loader, step.loss_fn, step.optimizer, step.device, step.scaler, step.clip_grad_norm,
-        step.batch_scheduler, deadline, desc=f"epoch {epoch}", progress=progress)
+        model,
+        train_loader,
+        step.loss_fn,
+        step.optimizer,
+        step.device,
+        step.scaler,
+        step.clip_grad_norm,
+        step.batch_scheduler,
+        deadline,
+        desc=f"epoch {epoch}",
+        progress=progress,
+    )
     record.update(train_loss=train_loss, train_acc=train_acc, train_seconds=time.perf_counter() - t0)
     if val_loader is not None:
         val = evaluate(model, val_loader, step.loss_fn, step.device)
@@ -253,8 +295,10 @@ def _stop_on_non_finite(history: History, epoch: int, err: Exception, model, ear
         early_stopping.restore(model)
         print(f"Stopped: {history.stop_reason} Best weights (epoch {early_stopping.best_epoch}) restored.")
     else:
-        print(f"Stopped: {history.stop_reason} The weights are those of the last step and may be non-finite: "
-              "pass early_stopping=EarlyStopping(...) to keep and restore the best epoch's weights.")
+        print(
+            f"Stopped: {history.stop_reason} The weights are those of the last step and may be non-finite: "
+            "pass early_stopping=EarlyStopping(...) to keep and restore the best epoch's weights."
+        )
 
 
 def _start_from_checkpoint(path, resume: bool, model, optimizer, scheduler) -> tuple[History, int]:
@@ -262,8 +306,10 @@ def _start_from_checkpoint(path, resume: bool, model, optimizer, scheduler) -> t
     if path is None or not Path(path).exists():
         return History(), 1
     if not resume:
-        raise CheckpointError(f"{path} already exists. Pass resume=True to continue that run, or choose a new "
-                              "checkpoint path (the existing file is left as it is).")
+        raise CheckpointError(
+            f"{path} already exists. Pass resume=True to continue that run, or choose a new "
+            "checkpoint path (the existing file is left as it is)."
+        )
     state = load_checkpoint(path, model, optimizer, scheduler)
     print(f"Resuming {Path(path).name} after epoch {state['epoch']}.")
     return History(list(state["history"])), state["epoch"] + 1
@@ -272,4 +318,5 @@ def _start_from_checkpoint(path, resume: bool, model, optimizer, scheduler) -> t
 def _live_curves():
     """Learning curves redrawn in the notebook after each epoch (imported late: plotting is optional here)."""
     from .plots import LiveCurves
+
     return LiveCurves()

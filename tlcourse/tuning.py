@@ -1,4 +1,5 @@
 """Tools for choosing hyperparameters: a learning-rate finder and learning-rate schedules traced without training."""
+
 from __future__ import annotations
 
 import copy
@@ -58,8 +59,19 @@ def _batches(loader, steps: int):
                 return
 
 
-def lr_find(model: nn.Module, loader, optimizer, *, start_lr: float = 1e-7, end_lr: float = 1.0, steps: int = 60,
-            loss_fn=None, device=None, smoothing: float = 0.8, diverge: float = 4.0) -> LRFinderResult:
+def lr_find(
+    model: nn.Module,
+    loader,
+    optimizer,
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 1.0,
+    steps: int = 60,
+    loss_fn=None,
+    device=None,
+    smoothing: float = 0.8,
+    diverge: float = 4.0,
+) -> LRFinderResult:
     """Train with a learning rate rising exponentially every batch, and record the loss (Smith 2015, "LR range test").
 
     Each parameter group keeps its ratio to the largest group's LR, and `lrs` reports that largest LR. The sweep
@@ -93,8 +105,10 @@ def lr_find(model: nn.Module, loader, optimizer, *, start_lr: float = 1e-7, end_
     model.load_state_dict(saved_model)
     optimizer.load_state_dict(saved_optimizer)
     if not lrs:
-        raise ValueError(f"The loss was not finite at the first step (lr={start_lr:g}): check the data and the model, "
-                         "or start the sweep lower.")
+        raise ValueError(
+            f"The loss was not finite at the first step (lr={start_lr:g}): check the data and the model, "
+            "or start the sweep lower."
+        )
     return LRFinderResult(lrs, losses)
 
 

@@ -3,6 +3,7 @@
 `from tlcourse import checks; checks.check_top5_names(top5_names)` works for every lesson; `checks.outcomes()` and
 the TLCOURSE_CHECK_LOG file (see `feedback`) give the same results to a grader in machine-readable form.
 """
+
 from .feedback import CATALOG, LOG_ENV, ExerciseError, Outcome, outcomes
 from .lesson01 import check_freeze_features, check_nearest, check_top5_names
 from .lesson02 import check_global_pool, check_transform
@@ -14,13 +15,30 @@ from .lesson07 import check_freeze_lower_layers, check_mean_pool, check_warmup_s
 from .lesson09 import check_fold_standardisation, check_gradcam, check_stratified_split
 
 __all__ = [
-    "CATALOG", "LOG_ENV", "ExerciseError", "Outcome", "outcomes",
-    "check_top5_names", "check_freeze_features", "check_nearest",
-    "check_global_pool", "check_transform",
-    "check_param_groups", "check_new_head",
-    "check_sample_per_class", "check_freeze_batchnorm", "check_images_needed",
-    "check_copy_first_layers", "check_split_effects",
-    "check_exponential_lr", "check_cosine_lr", "check_early_stop",
-    "check_mean_pool", "check_freeze_lower_layers", "check_warmup_schedule",
-    "check_stratified_split", "check_fold_standardisation", "check_gradcam",
+    "CATALOG",
+    "LOG_ENV",
+    "ExerciseError",
+    "Outcome",
+    "outcomes",
+    "check_top5_names",
+    "check_freeze_features",
+    "check_nearest",
+    "check_global_pool",
+    "check_transform",
+    "check_param_groups",
+    "check_new_head",
+    "check_sample_per_class",
+    "check_freeze_batchnorm",
+    "check_images_needed",
+    "check_copy_first_layers",
+    "check_split_effects",
+    "check_exponential_lr",
+    "check_cosine_lr",
+    "check_early_stop",
+    "check_mean_pool",
+    "check_freeze_lower_layers",
+    "check_warmup_schedule",
+    "check_stratified_split",
+    "check_fold_standardisation",
+    "check_gradcam",
 ]

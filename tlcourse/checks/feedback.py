@@ -5,6 +5,7 @@ wall) when it is wrong, and lets NotImplementedError through when the exercise i
 records an `Outcome`; with the environment variable TLCOURSE_CHECK_LOG set (as `tlcourse grade` does), the outcome
 is appended to that file as one JSON line, so a grader can read every check of a notebook it ran.
 """
+
 from __future__ import annotations
 
 import functools
@@ -69,6 +70,7 @@ def record(outcome: Outcome) -> None:
 
 def exercise(lesson: str) -> Callable:
     """Decorator: register a check under its lesson and record the outcome of every call (the call returns None)."""
+
     def decorate(check: Callable[..., str]) -> Callable[..., None]:
         name = check.__name__.removeprefix("check_")
         CATALOG.setdefault(lesson, []).append(name)
@@ -87,5 +89,7 @@ def exercise(lesson: str) -> Callable:
                 record(Outcome(name, lesson, "error", f"{type(err).__name__}: {err}"))
                 raise
             record(Outcome(name, lesson, "passed", message))
+
         return run
+
     return decorate

@@ -1,4 +1,5 @@
 """Checks for lesson 01: pretraining (what a pretrained network knows)."""
+
 from __future__ import annotations
 
 import torch
@@ -14,7 +15,10 @@ def check_top5_names(fn) -> str:
     got = fn(logits, categories)
     want = ["class5", "class9", "class1", "class3", "class7"]
     if not isinstance(got, (list, tuple)):
-        fail(f"Expected a list of names, got {type(got).__name__}.", "Turn indices into names: [categories[i] for i in ...].")
+        fail(
+            f"Expected a list of names, got {type(got).__name__}.",
+            "Turn indices into names: [categories[i] for i in ...].",
+        )
     if len(got) != 5:
         fail(f"Expected 5 names, got {len(got)}.", "logits.topk(5) returns the 5 largest values and their indices.")
     if set(got) == set(want) and list(got) != want:
@@ -35,7 +39,10 @@ def check_freeze_features(fn, make_model) -> str:
     if wrong_frozen:
         fail(f"The head is frozen too: {wrong_frozen}.", "Freeze model.features only (or unfreeze model.head after).")
     if wrong_open:
-        fail(f"Still trainable outside the head: {wrong_open}.", "Set p.requires_grad = False for p in model.features.parameters().")
+        fail(
+            f"Still trainable outside the head: {wrong_open}.",
+            "Set p.requires_grad = False for p in model.features.parameters().",
+        )
     return ok("Only the head will learn; the pretrained features stay as they are.")
 
 
@@ -47,8 +54,10 @@ def check_nearest(fn) -> str:
     got = torch.as_tensor(fn(query, bank, 3)).tolist()
     want = [0, 2, 4]
     if got == [2, 0, 4] or got[:1] == [2] and got != want:
-        fail(f"Got {got}: row 2 is nearest only by dot product, which favours long vectors.",
-             "Normalise query and bank rows to length 1 first (torch.nn.functional.normalize).")
+        fail(
+            f"Got {got}: row 2 is nearest only by dot product, which favours long vectors.",
+            "Normalise query and bank rows to length 1 first (torch.nn.functional.normalize).",
+        )
     if got != want:
         fail(f"Got {got}, expected {want}.", "Cosine similarity = normalised dot product; take topk(k) of it.")
     return ok("nearest finds neighbours by direction (cosine similarity), not by length.")

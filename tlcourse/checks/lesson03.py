@@ -1,4 +1,5 @@
 """Checks for lesson 03: fine-tuning."""
+
 from __future__ import annotations
 
 import torch
@@ -18,14 +19,18 @@ def check_param_groups(fn, make_model) -> str:
     head = {id(p) for p in model.get_submodule(info.classifier).parameters()}
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     if trainable - set(lrs):
-        fail("Some trainable parameters are in no group, so they would never be updated.",
-             "Collect every parameter with requires_grad=True.")
+        fail(
+            "Some trainable parameters are in no group, so they would never be updated.",
+            "Collect every parameter with requires_grad=True.",
+        )
     if set(lrs) - trainable:
         fail("Frozen parameters are in a group.", "Skip parameters with requires_grad=False.")
     if any(abs(lrs[i] - 1e-3) > 1e-12 for i in head):
         fail("The head's learning rate should be head_lr.", "Give the classifier its own group with lr=head_lr.")
     if any(abs(lr - 1e-4) > 1e-12 for i, lr in lrs.items() if i not in head):
-        fail("Backbone parameters should learn 10x slower than the head.", "Use lr=head_lr / 10 for the backbone group.")
+        fail(
+            "Backbone parameters should learn 10x slower than the head.", "Use lr=head_lr / 10 for the backbone group."
+        )
     return ok("discriminative learning rates: the pretrained layers move gently, the new head quickly.")
 
 
@@ -37,11 +42,15 @@ def check_new_head(fn, make_model) -> str:
     fn(model, 3)
     new = get_module(model, info.classifier)
     if new is old:
-        fail(f"model.{info.classifier} is still the ImageNet classifier.",
-             f"Assign a new layer: model.{info.classifier} = nn.Linear(...).")
+        fail(
+            f"model.{info.classifier} is still the ImageNet classifier.",
+            f"Assign a new layer: model.{info.classifier} = nn.Linear(...).",
+        )
     if not isinstance(new, nn.Linear) or (new.in_features, new.out_features) != (dim, 3):
-        fail(f"model.{info.classifier} is {new}, expected Linear({dim} -> 3).",
-             f"in_features must match the backbone: {dim} (the old layer's in_features).")
+        fail(
+            f"model.{info.classifier} is {new}, expected Linear({dim} -> 3).",
+            f"in_features must match the backbone: {dim} (the old layer's in_features).",
+        )
     with torch.no_grad():
         out = model.eval()(torch.randn(1, 3, 64, 64))
     if tuple(out.shape) != (1, 3):

@@ -1,4 +1,5 @@
 """Checks for lesson 05: what transfers, layer by layer."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,10 @@ def check_copy_first_layers(fn, make_net) -> str:
         fail("Layers above n were frozen.", "Freeze only the copied layers.")
     open_copy = fn(make_net(), source, 2, False)
     if any(not p.requires_grad for p in open_copy.parameters()):
-        fail("With freeze=False the copied layers must stay trainable (the '+' conditions fine-tune them).",
-             "Set requires_grad = not freeze.")
+        fail(
+            "With freeze=False the copied layers must stay trainable (the '+' conditions fine-tune them).",
+            "Set requires_grad = not freeze.",
+        )
     return ok("first n layers copied (frozen for BnB/AnB, trainable for BnB+/AnB+), the rest fresh.")
 
 
@@ -43,7 +46,11 @@ def check_split_effects(fn) -> str:
     if np.allclose(co, [0.0, 0.05, 0.02]) and np.allclose(spec, [0.01, 0.05, 0.28]):
         return ok("co-adaptation = baseB - BnB, specificity = BnB - AnB.")
     if np.allclose(co, [-0.0, -0.05, -0.02]) or np.allclose(spec, [-0.01, -0.05, -0.28]):
-        fail("A sign is flipped: both effects are losses, positive when transfer hurts.",
-             "co-adaptation = base - bnb; specificity = bnb - anb.")
-    fail(f"Got co-adaptation {co.tolist()} and specificity {spec.tolist()}.",
-         "Co-adaptation compares baseB with BnB (same task); specificity compares BnB with AnB (other task).")
+        fail(
+            "A sign is flipped: both effects are losses, positive when transfer hurts.",
+            "co-adaptation = base - bnb; specificity = bnb - anb.",
+        )
+    fail(
+        f"Got co-adaptation {co.tolist()} and specificity {spec.tolist()}.",
+        "Co-adaptation compares baseB with BnB (same task); specificity compares BnB with AnB (other task).",
+    )
