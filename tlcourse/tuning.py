@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .progress import tqdm
 from .runtime import autocast, pick_device, prepare_model, to_device
 from .surgery import set_train_mode
 
@@ -71,6 +72,7 @@ def lr_find(
     device=None,
     smoothing: float = 0.8,
     diverge: float = 4.0,
+    progress: bool = True,
 ) -> LRFinderResult:
     """Train with a learning rate rising exponentially every batch, and record the loss (Smith 2015, "LR range test").
 
@@ -86,7 +88,8 @@ def lr_find(
     prepare_model(model, device)
     set_train_mode(model)
     lrs, losses, average = [], [], 0.0
-    for step, (x, y) in enumerate(_batches(loader, steps)):
+    sweep = tqdm(_batches(loader, steps), total=steps, desc="LR finder", leave=False, disable=not progress)
+    for step, (x, y) in enumerate(sweep):
         lr = exponential_lr(step, steps, start_lr, end_lr)
         for group, ratio in zip(optimizer.param_groups, ratios):
             group["lr"] = lr * ratio
