@@ -3,6 +3,10 @@
 One class list serves every split (`image_splits`, `image_folder(..., classes=)`), so a label means the same class
 in train and val. Every file is checked once when a dataset is built; at load time an unreadable file is an error
 naming it, never silently replaced by another image.
+
+Size: about 400 lines, over the package's ~250, because decoding, file checks and the dataset layouts all serve the
+one promise above; the next split would move decoding and file checks (`to_8bit`, `open_rgb`, the usability checks)
+into a module of their own and keep the layouts and `split` here.
 """
 
 from __future__ import annotations
@@ -326,6 +330,7 @@ def _read_label_rows(csv_path: Path) -> list[tuple[int, str, str]]:
     return rows
 
 
+# Over 40 lines: each check of the CSV (header, duplicates, missing files, unlisted images) is a step of its own.
 def image_csv(
     csv_path: str | os.PathLike,
     image_dir: str | os.PathLike | None = None,

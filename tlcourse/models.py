@@ -1,6 +1,8 @@
-"""Pretrained backbones, and the surgery transfer learning does on them: new head, freezing, param groups.
+"""Pretrained backbones (offline EfficientNet-Lite0/1/2, torchvision's `weights=` enums), self-describing model files.
 
-Each helper is a few lines on purpose: the lessons show the same steps written out in cells first.
+The surgery done on a backbone (new head, freezing, parameter groups) lives in `surgery`. Size: about 300 lines
+because the two halves (loading backbones, saving/loading one's own model) share `BackboneInfo` and the transform;
+the next split would put `save_model`/`load_model`/`predict_images` in a module of their own.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """A short, readable training loop: one epoch, evaluation, History, EarlyStopping, and `fit`, which puts them together.
 
 Where the arithmetic runs (device, precision, seeds) lives in `runtime`; files (checkpoints) in `storage`.
+Size: about 320 lines, over the package's ~250, because the formatter writes the signatures of `fit` (15 keyword
+parameters) and `train_one_epoch` one parameter per line; their bodies are about 30 lines each.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .surgery import set_train_mode
 
 
 # ---------------------------------------------------------------------------------------------- one epoch
+# Over 40 lines only by its signature, one parameter per line: forward, loss, backward, step, in order.
 def train_one_epoch(
     model,
     loader,
@@ -180,6 +183,7 @@ def replay_early_stopping(val_losses, patience: int) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------------- fit
+# Over 40 lines only by its 15 keyword parameters, one per line; the loop itself is one screen.
 def fit(
     model: nn.Module,
     train_loader,
