@@ -4,7 +4,8 @@ One concern per module (the lessons import the modules, not names from here):
 
 - data: the dataset registry and `load_dataset`; kinds: how each kind of dataset is counted, fetched, verified, loaded
 - download: fetching with checksums and safe extraction; paths: where data, caches and checkpoints live
-- images: image files as datasets (your own photos too); subsets: a few classes, k examples per class
+- images: image files as datasets (your own photos too); decoding: one file read correctly, or named as unusable
+- subsets: a few classes, k examples per class
 - feature_store: features cached per image content; recipe: the `tlcourse train` recipe for one's own photos
 - models: pretrained backbones and self-describing model files; efficientnet_lite: the Lite0/1/2 networks
 - surgery: what transfer learning does to a network (heads, freezing, parameter groups, layer outputs, FLOPs)
