@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -23,6 +24,17 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
         while block := f.read(CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_while_unchanged(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, remembered while its size and modification time stay the same (read once per change)."""
+    stat = Path(path).stat()
+    return _remembered_sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _remembered_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return file_digest(path, "sha256")
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -7,13 +7,13 @@ backbone weights + layer + transform), so a new split only computes the images n
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .download import sha256_while_unchanged
 from .features import compute_features
 from .images import ImageFiles
 from .models import BackboneInfo
@@ -22,20 +22,9 @@ from .runtime import pick_device
 from .storage import atomic_save, weights_fingerprint
 
 
-@functools.lru_cache(maxsize=100_000)
-def _content_hash(path: str, size: int, mtime_ns: int) -> str:
-    """SHA-256 of a file's bytes (memoised per path, size and modification time)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:32]
-
-
 def content_hash(path: Path) -> str:
     """The identity of an image for the cache: its bytes, whatever its name or folder."""
-    stat = Path(path).stat()
-    return _content_hash(str(path), stat.st_size, stat.st_mtime_ns)
+    return sha256_while_unchanged(path)[:32]
 
 
 def store_path(model: nn.Module, dataset: ImageFiles, layer: str, pool: bool) -> Path:

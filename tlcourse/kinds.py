@@ -13,7 +13,6 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,7 +101,7 @@ class ImageFolderWithManifest(DatasetKind):
             for rel, digest in self.checksums().items()
             if rel.startswith(split + "/")
             and (spec.path / rel).is_file()
-            and _sha256_while_unchanged(spec.path / rel) != digest
+            and dl.sha256_while_unchanged(spec.path / rel) != digest
         ]
         if bad:
             warnings.warn(
@@ -114,17 +113,6 @@ class ImageFolderWithManifest(DatasetKind):
                 [i for i, (p, _) in enumerate(dataset.samples) if p.relative_to(spec.path).as_posix() not in bad]
             )
         return dataset
-
-
-def _sha256_while_unchanged(path: Path) -> str:
-    """SHA-256 of a file, remembered while its size and modification time stay the same."""
-    stat = path.stat()
-    return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@cache
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    return dl.sha256_file(path)
 
 
 class SentenceTable(Dataset):

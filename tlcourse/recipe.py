@@ -11,7 +11,6 @@ move the data report and the figures (`metrics.json`, confusion matrix, misclass
 from __future__ import annotations
 
 import json
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from . import efficientnet_lite, feature_store, images, models, surgery
 from .errors import TLCourseError
 from .features import linear_probe
 from .runtime import seed_everything
+from .storage import atomic_write
 from .train import EarlyStopping, evaluate, fit
 
 CUT = "stage6"  # fine-tuning "the top stage" = the layers above stage6 (stage7 + head), trained on cached maps
@@ -326,17 +326,13 @@ def save_figures(out: Path, probs: torch.Tensor, val: images.ImageFiles, metrics
 
 def _save(fig, path: Path) -> str:
     """Write a figure as PNG through a temporary file, so a crash never leaves half an image."""
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
     return path.name
 
 
 def write_json(obj: dict, path: Path) -> None:
     """JSON written atomically (temporary file, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
 
 
 # ---------------------------------------------------------------------------------------------- the whole recipe

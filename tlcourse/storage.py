@@ -11,7 +11,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 import torch
 from torch import nn
@@ -23,7 +23,12 @@ T = TypeVar("T")
 
 
 def atomic_save(obj, path) -> Path:
-    """torch.save to a hidden temporary file, then rename: a crash never leaves half a file under `path`.
+    """torch.save through `atomic_write`: a crash never leaves half a checkpoint or cache entry under `path`."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write(path, write: Callable[[BinaryIO], None]) -> Path:
+    """Call `write` on a hidden temporary file, then rename it to `path`: a crash never leaves half a file.
 
     The temporary name is unique, so two processes saving the same file (two notebooks writing one cache entry)
     never write into each other's half-written file; the last rename wins with a complete file.
@@ -33,7 +38,7 @@ def atomic_save(obj, path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache or checkpoint is as readable as any saved file
         os.replace(tmp, path)
     except BaseException:
