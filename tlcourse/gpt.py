@@ -111,6 +111,23 @@ def next_token_loss(logits: torch.Tensor, idx: torch.Tensor, pad_id: int | None 
     )
 
 
+class NextTokenLoss(nn.Module):
+    """`next_token_loss` as the `loss_fn` of `fit`, for batches of (ids, ids); it also counts next-token guesses."""
+
+    def __init__(self, pad_id: int | None = None):
+        super().__init__()
+        self.pad_id = pad_id
+
+    def forward(self, logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return next_token_loss(logits, idx, self.pad_id)
+
+    def count_correct(self, logits: torch.Tensor, idx: torch.Tensor) -> tuple[int, int]:
+        """(next tokens guessed right, next tokens to guess), padding not counted: `fit` reports this as accuracy."""
+        targets = idx[:, 1:]
+        real = targets != (-100 if self.pad_id is None else self.pad_id)
+        return int(((logits[:, :-1].argmax(-1) == targets) & real).sum()), int(real.sum())
+
+
 @torch.no_grad()
 def generate(
     model: GPT,
@@ -161,10 +178,14 @@ class PieceVocab:
     def __len__(self) -> int:
         return len(self.pieces)
 
-    def encode(self, text: str) -> list[int]:
-        """[BOS] + the text's piece ids + [EOS]."""
-        ids = [self.index.get(p, self.unk_id) for p in self.tokenizer.tokenize(text)]
-        return [self.bos_id, *ids, self.eos_id]
+    def encode(self, text: str, eos: bool = True) -> list[int]:
+        """[BOS] + the text's piece ids + [EOS] (leave [EOS] off for a prompt the model should continue)."""
+        return self.encode_pieces(self.tokenizer.tokenize(text), eos)
+
+    def encode_pieces(self, pieces: Sequence[str], eos: bool = True) -> list[int]:
+        """Already-tokenised pieces as ids, framed by [BOS] and [EOS]; pieces outside the vocabulary become [UNK]."""
+        ids = [self.index.get(p, self.unk_id) for p in pieces]
+        return [self.bos_id, *ids, self.eos_id] if eos else [self.bos_id, *ids]
 
     def decode(self, ids: Iterable[int]) -> str:
         """Ids back to text: specials dropped, '##' continuations joined to their word."""

@@ -121,7 +121,7 @@ def length_batches(lengths: Sequence[int], batch_size: int, shuffle: bool, seed:
     return batches
 
 
-class _EpochBatches(torch.utils.data.Sampler):
+class EpochBatches(torch.utils.data.Sampler):
     """A batch sampler that draws new length-bucketed batches every epoch."""
 
     def __init__(self, lengths, batch_size: int, shuffle: bool, seed: int):
@@ -146,7 +146,7 @@ def sentence_loader(
 ) -> DataLoader:
     """A DataLoader of (tokenised batch, labels) that `fit`, `evaluate` and `predict` accept as they are."""
     pairs = list(zip(sentences, labels))
-    sampler = _EpochBatches([len(s) for s in sentences], batch_size, shuffle, seed)
+    sampler = EpochBatches([len(s) for s in sentences], batch_size, shuffle, seed)
     return DataLoader(pairs, batch_sampler=sampler, collate_fn=_Tokenize(encoder))
 
 
@@ -200,3 +200,15 @@ def _embed(
             vectors = encoder(to_device(encoder.tokenize([sentences[i] for i in batch]), device))
         out[batch] = vectors.float().cpu()
     return out
+
+
+# ---------------------------------------------------------------------------------------------- a baseline
+def tfidf_accuracy(train_sentences, train_labels, dev_sentences, dev_labels) -> float:
+    """Dev accuracy of TF-IDF (words and word pairs) + logistic regression fitted on the labelled sentences alone:
+    the no-pretraining baseline of lessons 07 and 08."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+    classifier = LogisticRegression(max_iter=2000).fit(vectorizer.fit_transform(train_sentences), train_labels)
+    return classifier.score(vectorizer.transform(dev_sentences), dev_labels)

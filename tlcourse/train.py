@@ -64,12 +64,22 @@ def train_one_epoch(
             scaler.update()
         if batch_scheduler is not None:
             batch_scheduler.step()
-        total_loss += loss.item() * len(y)
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += len(y)
+        hits, count = count_correct(loss_fn, logits, y)
+        total_loss, correct, seen = total_loss + loss.item() * count, correct + hits, seen + count
         if deadline is not None and time.perf_counter() > deadline:
             return total_loss / seen, correct / seen, True
     return total_loss / seen, correct / seen, False
+
+
+def count_correct(loss_fn, logits: torch.Tensor, y: torch.Tensor) -> tuple[int, int]:
+    """(right guesses, guesses) in a batch: the top class against the label, unless the loss says how it counts.
+
+    A loss with its own `count_correct` (e.g. `gpt.NextTokenLoss`, whose guesses are next tokens, not one label per
+    example) is asked; averages are weighted by the count, so a next-token loss is averaged per token.
+    """
+    if hasattr(loss_fn, "count_correct"):
+        return loss_fn.count_correct(logits, y)
+    return int((logits.argmax(1) == y).sum()), len(y)
 
 
 @torch.no_grad()
@@ -83,9 +93,9 @@ def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
         x, y = to_device(x, device), to_device(y, device)
         with autocast(device):
             logits = model(x)
-        total_loss += loss_fn(logits.float(), y).item() * len(y)
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += len(y)
+        hits, count = count_correct(loss_fn, logits, y)
+        total_loss += loss_fn(logits.float(), y).item() * count
+        correct, seen = correct + hits, seen + count
     return {"loss": total_loss / seen, "acc": correct / seen}
 
 

@@ -12,6 +12,7 @@ from .lesson04 import check_freeze_batchnorm, check_images_needed, check_sample_
 from .lesson05 import check_copy_first_layers, check_split_effects
 from .lesson06 import check_cosine_lr, check_early_stop, check_exponential_lr
 from .lesson07 import check_freeze_lower_layers, check_mean_pool, check_warmup_schedule
+from .lesson08 import check_causal_attention, check_last_token_state, check_next_token_loss
 from .lesson09 import check_fold_standardisation, check_gradcam, check_stratified_split
 
 __all__ = [
@@ -38,6 +39,9 @@ __all__ = [
     "check_mean_pool",
     "check_freeze_lower_layers",
     "check_warmup_schedule",
+    "check_causal_attention",
+    "check_next_token_loss",
+    "check_last_token_state",
     "check_stratified_split",
     "check_fold_standardisation",
     "check_gradcam",
