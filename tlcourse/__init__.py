@@ -14,6 +14,7 @@ One concern per module (the lessons import the modules, not names from here):
 - train: one epoch, evaluation, History, EarlyStopping and `fit`; tuning: LR finder and LR schedules
 - features: cached feature extraction and probes; text: the MiniLM sentence encoder and SST-2 batches
 - gpt: a small decoder-only transformer (GPT) you can read, its next-token loss, sampling and word-piece vocabulary
+- lm: lesson 08's generative pretraining: SST-2 sentences as unlabelled text, packing, perplexity, its checkpoint
 - pretrain: lesson 01's small CNN and its checkpoint; experiments: data-efficiency comparisons
 - plots: general figures; figures: the figures of whole experiments (lessons 05, 06)
 - checks: exercise feedback, one module per lesson, with machine-readable outcomes
