@@ -93,7 +93,9 @@ def test_pretrained_checkpoint_round_trips_and_knows_what_it_is(corpus, tmp_path
 
 def test_gpt_checkpoint_is_built_when_absent_and_then_reused(tmp_data, corpus, monkeypatch, capsys):
     monkeypatch.setattr(lm, "sst2_corpus", lambda: corpus)  # a 16-sentence text instead of SST-2: seconds, not a minute
-    monkeypatch.setattr(lm, "settings_for", lambda device: lm.PretrainSettings(n_layer=1, n_embd=16, block_size=8))
+    monkeypatch.setattr(
+        lm, "settings_for", lambda device: lm.PretrainSettings(n_layer=1, n_embd=16, block_size=8, batch_size=4)
+    )
     lm.checkpoint_path().write_bytes(b"not a checkpoint")
     path = lm.gpt_checkpoint(device="cpu")
     assert "pretraining it again" in capsys.readouterr().out
@@ -101,3 +103,9 @@ def test_gpt_checkpoint_is_built_when_absent_and_then_reused(tmp_data, corpus, m
     assert len(history) == 1 and math.isfinite(history[0]["val_loss"])
     mtime = path.stat().st_mtime_ns
     assert lm.gpt_checkpoint() == path and path.stat().st_mtime_ns == mtime  # reused, not retrained
+
+
+def test_too_little_text_is_named():
+    corpus = lm.Corpus(None, [[2, 5, 3]] * 3, [])
+    with pytest.raises(ValueError, match="too little text"):
+        lm.pretrain_gpt(corpus, lm.PretrainSettings(block_size=4))

@@ -147,9 +147,13 @@ def pretrain_gpt(
     """Next-token prediction on the packed training sentences with AdamW, warm-up then linear decay, through `fit`."""
     runtime.seed_everything(seed)
     s = settings
-    model = gpt.GPT(gpt.GPTConfig(len(corpus.vocab), s.block_size, s.n_layer, s.n_head, s.n_embd, s.dropout))
     blocks = pack(corpus.train, s.block_size, seed)
     loader = DataLoader(TensorDataset(blocks, blocks), batch_size=s.batch_size, shuffle=True, drop_last=True)
+    if not len(loader):
+        raise ValueError(
+            f"{len(blocks)} blocks of {s.block_size} tokens: too little text for one batch of {s.batch_size}."
+        )
+    model = gpt.GPT(gpt.GPTConfig(len(corpus.vocab), s.block_size, s.n_layer, s.n_head, s.n_embd, s.dropout))
     optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, betas=(0.9, 0.95), weight_decay=0.1)
     decay = tuning.warmup_then_decay(s.warmup_steps, s.epochs * len(loader))
     history = train.fit(
@@ -214,4 +218,3 @@ def gpt_checkpoint(rebuild: bool = False, device=None) -> Path:
     corpus = sst2_corpus()
     model, history = pretrain_gpt(corpus, settings_for(device), device=device)
     return save_pretrained(path, model.cpu(), corpus.vocab, history)
-
