@@ -48,6 +48,25 @@ def test_generation_is_deterministic_under_a_seed():
     assert not torch.equal(runs[0], other)
 
 
+class PrefersSeven(torch.nn.Module):
+    """A stand-in language model whose next token is almost always 7, the 'end of text' of these tests."""
+
+    config = gpt.GPTConfig(vocab_size=10, block_size=16)
+
+    def forward(self, idx):
+        logits = torch.zeros(*idx.shape, 10)
+        logits[..., 7] = 8.0
+        return logits
+
+
+def test_generation_stops_at_the_stop_token_but_not_before_the_minimum():
+    start, seeded = torch.tensor([[1, 2]]), lambda: torch.Generator().manual_seed(0)
+    out = gpt.generate(PrefersSeven(), start, 10, generator=seeded(), stop_id=7)
+    assert out[0].tolist() == [1, 2, 7]
+    out = gpt.generate(PrefersSeven(), start, 10, generator=seeded(), stop_id=7, min_new_tokens=4)
+    assert 7 not in out[0, 2:6].tolist() and out[0, 6].item() == 7 and out.shape[1] == 7
+
+
 def test_output_layer_shares_the_token_embedding():
     model = tiny()
     assert model.lm_head.weight is model.tok_emb.weight

@@ -137,12 +137,18 @@ def generate(
     top_k: int | None = None,
     generator: torch.Generator | None = None,
     stop_id: int | None = None,
+    min_new_tokens: int = 0,
 ) -> torch.Tensor:
-    """Extend `idx` [B, T] one sampled token at a time (temperature, top-k); the same generator seed, the same text."""
+    """Extend `idx` [B, T] one sampled token at a time (temperature, top-k); the same generator seed, the same text.
+
+    Sampling stops when every row has drawn `stop_id`, which is not allowed before `min_new_tokens` tokens.
+    """
     model.eval()
-    for _ in range(max_new_tokens):
+    for step in range(max_new_tokens):
         context = idx[:, -model.config.block_size :]
-        logits = model(context)[:, -1] / max(temperature, 1e-8)
+        logits = model(context)[:, -1].float() / max(temperature, 1e-8)
+        if stop_id is not None and step < min_new_tokens:
+            logits[:, stop_id] = float("-inf")
         if top_k is not None:
             kth = logits.topk(min(top_k, logits.shape[-1])).values[:, -1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
