@@ -16,10 +16,15 @@ def loaders(n=64, seed=0):
     return DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True), DataLoader(TensorDataset(x, y), batch_size=64)
 
 
+def sgd_fit(model, tr, va, lr=0.1, **kwargs):
+    """`fit` on the CPU with plain SGD: what most of these tests need, plus the option under test."""
+    return train.fit(model, tr, va, optimizer=torch.optim.SGD(model.parameters(), lr=lr), device="cpu", **kwargs)
+
+
 def test_fit_learns_and_records_history():
     runtime.seed_everything(0)
     model, (tr, va) = nn.Linear(5, 2), loaders()
-    h = train.fit(model, tr, va, optimizer=torch.optim.SGD(model.parameters(), lr=0.5), epochs=5, device="cpu")
+    h = sgd_fit(model, tr, va, lr=0.5, epochs=5)
     assert len(h) == 5 and h.last["val_acc"] > 0.9 and h["epoch"] == [1, 2, 3, 4, 5]
     assert all(r["seconds"] > 0 and r["lr"] == 0.5 for r in h.records)
 
@@ -59,32 +64,13 @@ def test_resume_continues_the_epoch_count(tmp_path):
 def test_existing_checkpoint_is_never_overwritten_silently(tmp_path):
     ckpt = tmp_path / "run.pt"
     model, (tr, va) = nn.Linear(5, 2), loaders()
-    train.fit(
-        model, tr, va, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, checkpoint=ckpt, device="cpu"
-    )
+    sgd_fit(model, tr, va, epochs=1, checkpoint=ckpt)
     before = ckpt.read_bytes()
     with pytest.raises(CheckpointError, match="resume=True"):
-        train.fit(
-            model,
-            tr,
-            va,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            epochs=1,
-            checkpoint=ckpt,
-            device="cpu",
-        )
+        sgd_fit(model, tr, va, epochs=1, checkpoint=ckpt)
     other = nn.Sequential(nn.Linear(5, 3), nn.Linear(3, 2))
     with pytest.raises(CheckpointError, match="different architecture.*missing"):
-        train.fit(
-            other,
-            tr,
-            va,
-            optimizer=torch.optim.SGD(other.parameters(), lr=0.1),
-            epochs=2,
-            checkpoint=ckpt,
-            resume=True,
-            device="cpu",
-        )
+        sgd_fit(other, tr, va, epochs=2, checkpoint=ckpt, resume=True)
     assert ckpt.read_bytes() == before
 
 
@@ -128,7 +114,7 @@ def test_fit_copies_no_weights_unless_early_stopping_is_asked(monkeypatch):
     copies = []
     monkeypatch.setattr(train.copy, "deepcopy", lambda obj, *a: copies.append(obj) or obj)
     model, (tr, va) = nn.Linear(5, 2), loaders()
-    h = train.fit(model, tr, va, optimizer=torch.optim.SGD(model.parameters(), lr=0.5), epochs=3, device="cpu")
+    h = sgd_fit(model, tr, va, lr=0.5, epochs=3)
     assert copies == [] and h.best_epoch == h.best_epoch_of("val_loss")
 
 
@@ -148,15 +134,7 @@ def test_history_records_every_param_groups_lr():
 
 def test_time_budget_stops_training():
     model, (tr, va) = nn.Linear(5, 2), loaders()
-    h = train.fit(
-        model,
-        tr,
-        va,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        epochs=1000,
-        time_budget=0.0001,
-        device="cpu",
-    )
+    h = sgd_fit(model, tr, va, epochs=1000, time_budget=0.0001)
     assert len(h) == 1 and "time budget" in h.stop_reason
 
 
