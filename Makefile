@@ -29,6 +29,8 @@ TEST_GROUPS := test-units test-lessons test-student
 # Two processes share two cores: OpenMP threads that spin while they wait would take the other's turn (measured: a
 # small CNN's training ran 3-4x slower two at a time); passive waiting leaves results unchanged (same threads).
 $(TEST_GROUPS): export OMP_WAIT_POLICY := PASSIVE
+# The tests run every exercise check: none of that is a learner's progress (tlcourse.checks.logbook).
+$(TEST_GROUPS): export TLCOURSE_PROGRESS := 0
 
 test: $(BIN)/tlcourse lint  ## lint, then unit tests, every notebook top to bottom (nbval) and every student version
 	$(MAKE) --no-print-directory -j2 --output-sync=target $(TEST_GROUPS)

@@ -12,6 +12,7 @@ from PIL import Image
 from tlcourse.paths import data_root
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["TLCOURSE_PROGRESS"] = "0"  # tests run checks by the hundred: none of it is a learner's progress
 torch.set_num_threads(max(1, torch.get_num_threads()))
 
 

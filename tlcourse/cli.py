@@ -1,4 +1,4 @@
-"""The `tlcourse` command line: datasets, download, verify, doctor, student, grade, train, predict."""
+"""The `tlcourse` command line: datasets, download, verify, doctor, student, grade, progress, train, predict."""
 
 from __future__ import annotations
 
@@ -157,6 +157,16 @@ def cmd_grade(args) -> int:
     return 0
 
 
+def cmd_progress(args) -> int:
+    """Print the learner's progress: a row per lesson (from the local logbook), and the next lesson to do."""
+    from .checks.logbook import enabled, logbook_path, progress
+
+    print(progress(args.lesson))
+    where = f"recorded in {logbook_path()}"
+    print(where if enabled() else f"{where}; recording is off (TLCOURSE_PROGRESS=0)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tlcourse", description="Helpers for the tlcourse transfer-learning course.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -188,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feedback", type=Path, help="folder for <student>.md feedback (default <out>_feedback/)")
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed per notebook (default 600)")
     p.set_defaults(func=cmd_grade)
+    p = sub.add_parser("progress", help="your exercises so far, lesson by lesson, and the next lesson to do")
+    p.add_argument("--lesson", help="one lesson only, by number (e.g. 03)")
+    p.set_defaults(func=cmd_progress)
     return parser
 
 

@@ -3,15 +3,17 @@
 Layout: `SUBMISSIONS_DIR/<student>/<NN_name>.ipynb`. The folder name is the student, the file name's two-digit
 prefix the lesson (keep the released file names). Deeper folders work too (nbgrader's
 `submitted/<student>/<assignment>/<notebook>.ipynb`): the first folder under SUBMISSIONS_DIR is the student.
-Each notebook runs with $TLCOURSE_CHECK_LOG pointing at its own file, and `allow_errors`, so one wrong exercise
-never hides the others; a notebook that cannot be read, runs out of time, or lost its check cells gets a named
-error in its row and the others are graded as usual. Student code runs with your permissions: grade in a
-container or a throwaway account.
+Each notebook runs in a fresh kernel with `allow_errors`, so one wrong exercise never hides the others. Points come
+only from the grader's own verdicts (`tlcourse.verdicts`: every check call runs from fresh copies of the check code
+read before any student code ran, its answer read from that cell's output with a one-time nonce); nothing the
+student's code can write (the `checks` module, its outcome list, a log file) is read for points. Tampering seen in
+the source, in the kernel after the run, or on disk is named in the row as `tampered: ...` (`tlcourse.tamper`).
+A notebook that cannot be read, runs out of time, or lost its check cells gets a named error in its row and the
+others are graded as usual. Student code runs with your permissions: grade in a container or a throwaway account.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -23,9 +25,18 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from . import tamper, verdicts
 from .checks import CATALOG, LOG_ENV, Outcome
+from .checks.logbook import PROGRESS_ENV
+from .errors import TLCourseError
 
 MISSING = "not submitted"
+
+
+class TamperedInstallError(TLCourseError):
+    """A submission changed the installed course files: later grades could not be trusted, so grading stops."""
+
+
 NOT_RUN = "error"
 
 
@@ -82,18 +93,37 @@ def _cell_error(nb: nbformat.NotebookNode, name: str) -> str:
     return ""
 
 
-def execute(nb: nbformat.NotebookNode, log: Path, timeout: float) -> str:
-    """Run `nb` in a fresh kernel (cwd: the log's folder) within `timeout` seconds; '' or a named error."""
+class GradingClient(NotebookClient):
+    """nbclient's runner, except that the cells the plan rewrote run as rewritten (the notebook keeps its source)."""
+
+    def __init__(self, nb: nbformat.NotebookNode, plan: verdicts.Plan, **kwargs) -> None:
+        super().__init__(nb, **kwargs)
+        self.plan = plan
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        source = self.plan.rewritten.get(cell_index)
+        if source is None:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        original, cell.source = cell.source, source
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        finally:
+            cell.source = original
+
+
+def execute(nb: nbformat.NotebookNode, plan: verdicts.Plan, env: dict, cwd: Path, timeout: float) -> str:
+    """Run `nb` as planned in a fresh kernel (in `cwd`) within `timeout` seconds; '' or a named error."""
     deadline = time.monotonic() + timeout
-    client = NotebookClient(
+    client = GradingClient(
         nb,
+        plan,
         allow_errors=True,
         timeout_func=lambda _cell: max(1, deadline - time.monotonic()),
         startup_timeout=120,
-        resources={"metadata": {"path": str(log.parent)}},
+        resources={"metadata": {"path": str(cwd)}},
     )
     try:
-        client.execute(env={**os.environ, LOG_ENV: str(log)})
+        client.execute(env=env)
     except CellTimeoutError:
         return f"timeout: still running after {timeout:g}s (the checks that ran before count)"
     except DeadKernelError as err:
@@ -101,16 +131,26 @@ def execute(nb: nbformat.NotebookNode, log: Path, timeout: float) -> str:
     return ""
 
 
-def read_log(log: Path) -> dict[str, Outcome]:
-    """The outcomes a notebook's checks wrote to `log`, the last one of each check winning."""
-    if not log.exists():
-        return {}
-    outcomes = [Outcome(**json.loads(line)) for line in log.read_text(encoding="utf-8").splitlines() if line]
-    return {o.check: o for o in outcomes}
+def run_graded(nb: nbformat.NotebookNode, lesson: str, pristine: verdicts.Pristine, timeout: float):
+    """Run a submission with the grader's own checks; (verdicts, runtime tamper findings, execution error)."""
+    plan = verdicts.make_plan(nb, lesson, pristine)
+    with tempfile.TemporaryDirectory(prefix="tlcourse-grade-") as tmp:
+        decoy = Path(tmp) / "checks.jsonl"  # never read for points: lines here were written by the notebook itself
+        env = {**os.environ, LOG_ENV: str(decoy), PROGRESS_ENV: "0"}
+        error = execute(nb, plan, env, Path(tmp), timeout)
+        found = verdicts.read_verdicts(nb, lesson, plan)
+        probe = verdicts.read_probe(nb, plan)
+        findings = tamper.runtime_findings(probe, found, decoy)
+    if probe is None and not error:
+        findings.append("the grader's integrity check gave no answer (its output was removed or replaced)")
+    nb.cells.pop()  # the probe cell the plan appended
+    return found, findings, error
 
 
-def grade_notebook(student: str, path: Path, timeout: float = 600) -> NotebookResult:
-    """Run one submitted notebook and collect its checks; never raises for a broken submission."""
+def grade_notebook(
+    student: str, path: Path, timeout: float = 600, pristine: verdicts.Pristine | None = None
+) -> NotebookResult:
+    """Run one submitted notebook and take the grader's own verdicts; never raises for a broken submission."""
     result, start = NotebookResult(student, path, lesson_of(path)), time.perf_counter()
     if not result.lesson:
         result.error = f"unknown lesson: {path.name} does not start with a lesson number ({', '.join(CATALOG)})"
@@ -120,12 +160,13 @@ def grade_notebook(student: str, path: Path, timeout: float = 600) -> NotebookRe
     except Exception as err:  # nbformat raises several types for a damaged file
         result.error = f"unreadable notebook: {type(err).__name__}: {str(err)[:200]}"
         return result
-    if missing := missing_checks(nb, result.lesson):
-        result.error = f"check cells missing: {', '.join(missing)} (start again from the released notebook)"
-    with tempfile.TemporaryDirectory(prefix="tlcourse-grade-") as tmp:
-        log = Path(tmp) / "checks.jsonl"
-        result.error = "; ".join(filter(None, [result.error, execute(nb, log, timeout)]))
-        result.outcomes = read_log(log)
+    missing = missing_checks(nb, result.lesson)
+    findings = tamper.source_findings(nb)
+    result.outcomes, runtime, error = run_graded(nb, result.lesson, pristine or verdicts.Pristine.load(), timeout)
+    findings += [f for f in runtime if f not in findings]
+    problems = [f"check cells missing: {', '.join(missing)} (start again from the released notebook)"] * bool(missing)
+    problems += [f"tampered: {'; '.join(findings)}"] if findings else []
+    result.error = "; ".join([*problems, error] if error else problems)
     for name in CATALOG[result.lesson]:
         if name not in result.outcomes and name not in missing:
             why = _cell_error(nb, name) or "the check did not run"
@@ -136,9 +177,15 @@ def grade_notebook(student: str, path: Path, timeout: float = 600) -> NotebookRe
 
 def grade_all(root: str | Path, timeout: float = 600, report=print) -> list[NotebookResult]:
     """Grade every notebook under `root`, one at a time, reporting a line per notebook through `report`."""
-    results = []
+    results, pristine = [], verdicts.Pristine.load()
     for student, path in find_submissions(root):
-        result = grade_notebook(student, path, timeout)
+        before = tamper.package_digest()
+        result = grade_notebook(student, path, timeout, pristine)
+        if tamper.package_digest() != before:
+            raise TamperedInstallError(
+                f"{student}/{path.name} changed the installed tlcourse files in {tamper.PACKAGE_DIR} while it ran: "
+                "reinstall the course and grade in a container or a throwaway account"
+            )
         report(
             f"{student}/{path.name}: {result.points}/{len(CATALOG.get(result.lesson, []))} checks passed "
             f"in {result.seconds:.1f}s" + (f" [{result.error}]" if result.error else "")

@@ -1,7 +1,8 @@
 """Exercise checks, one module per lesson: each runs the learner's function on small cases and says what is wrong.
 
-`from tlcourse import checks; checks.check_top5_names(top5_names)` works for every lesson; `checks.outcomes()` and
-the TLCOURSE_CHECK_LOG file (see `feedback`) give the same results to a grader in machine-readable form.
+`from tlcourse import checks; checks.check_top5_names(top5_names)` works for every lesson. Every call is kept in
+`checks.outcomes()` and in the learner's logbook on this machine (`logbook`); `checks.progress()` shows it as a table
+(`tlcourse progress` in a terminal). `tlcourse grade` reads none of these: it runs its own copies of the checks.
 """
 
 from .feedback import CATALOG, LOG_ENV, ExerciseError, Outcome, outcomes
@@ -14,6 +15,7 @@ from .lesson06 import check_cosine_lr, check_early_stop, check_exponential_lr
 from .lesson07 import check_freeze_lower_layers, check_mean_pool, check_warmup_schedule
 from .lesson08 import check_causal_attention, check_last_token_state, check_next_token_loss
 from .lesson09 import check_fold_standardisation, check_gradcam, check_stratified_split
+from .logbook import progress
 
 __all__ = [
     "CATALOG",
@@ -21,6 +23,7 @@ __all__ = [
     "ExerciseError",
     "Outcome",
     "outcomes",
+    "progress",
     "check_top5_names",
     "check_freeze_features",
     "check_nearest",
