@@ -146,11 +146,26 @@ def _add_train_parsers(sub) -> None:
 
 
 def cmd_grade(args) -> int:
-    """Run every submitted notebook, then write the grades CSV and one feedback file per student."""
-    from .grade import grade_all
+    """Run every submitted notebook (or merge shards' results), then write the grades CSV and feedback files."""
+    from .grade_jobs import grade_all, merge
     from .gradebook import write_csv, write_feedback
 
-    results = grade_all(args.submissions, timeout=args.timeout)
+    if args.merge:
+        results = merge(args.merge)
+    elif args.submissions is None:
+        raise ValueError("give the SUBMISSIONS folder (or --merge the results files of several shards)")
+    else:
+        results_file = args.out.with_suffix(".jsonl")
+        results_file.parent.mkdir(parents=True, exist_ok=True)
+        results = grade_all(
+            args.submissions,
+            args.timeout,
+            jobs=args.jobs,
+            results_file=results_file,
+            regrade=args.regrade,
+            shard=args.shard,
+        )
+        print(f"results kept in {results_file} (a rerun skips what is there)")
     print(f"wrote {write_csv(results, args.out)}")
     feedback = args.feedback or args.out.with_name(args.out.stem + "_feedback")
     print(f"wrote {len(write_feedback(results, feedback))} feedback file(s) to {feedback}/")
@@ -193,10 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_student)
     _add_train_parsers(sub)
     p = sub.add_parser("grade", help="run submitted notebooks (SUBMISSIONS/<student>/<NN_lesson>.ipynb) and grade them")
-    p.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
+    p.add_argument("submissions", type=Path, nargs="?", help="folder with one sub-folder per student")
     p.add_argument("--out", type=Path, default=Path("grades.csv"), help="the grades table (default grades.csv)")
     p.add_argument("--feedback", type=Path, help="folder for <student>.md feedback (default <out>_feedback/)")
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed per notebook (default 600)")
+    p.add_argument("--jobs", type=int, default=1, help="notebooks run at once (threads per kernel: cores // jobs)")
+    p.add_argument("--regrade", action="store_true", help="grade again the notebooks already in <out>.jsonl")
+    p.add_argument("--shard", help="i/n: grade only the i-th of n shares of the students (one machine of n)")
+    p.add_argument("--merge", type=Path, nargs="+", help="instead: join the <out>.jsonl results of several shards")
     p.set_defaults(func=cmd_grade)
     p = sub.add_parser("progress", help="your exercises so far, lesson by lesson, and the next lesson to do")
     p.add_argument("--lesson", help="one lesson only, by number (e.g. 03)")

@@ -28,13 +28,8 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from . import tamper, verdicts
 from .checks import CATALOG, LOG_ENV, Outcome
 from .checks.logbook import PROGRESS_ENV
-from .errors import TLCourseError
 
 MISSING = "not submitted"
-
-
-class TamperedInstallError(TLCourseError):
-    """A submission changed the installed course files: later grades could not be trusted, so grading stops."""
 
 
 NOT_RUN = "error"
@@ -131,12 +126,20 @@ def execute(nb: nbformat.NotebookNode, plan: verdicts.Plan, env: dict, cwd: Path
     return ""
 
 
-def run_graded(nb: nbformat.NotebookNode, lesson: str, pristine: verdicts.Pristine, timeout: float):
+def kernel_env(decoy: Path, threads: int | None) -> dict[str, str]:
+    """The kernel's environment: the decoy check log, progress off, and at most `threads` threads when given."""
+    env = {**os.environ, LOG_ENV: str(decoy), PROGRESS_ENV: "0"}
+    if threads:
+        env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    return env
+
+
+def run_graded(nb: nbformat.NotebookNode, lesson: str, pristine: verdicts.Pristine, timeout: float, threads=None):
     """Run a submission with the grader's own checks; (verdicts, runtime tamper findings, execution error)."""
     plan = verdicts.make_plan(nb, lesson, pristine)
     with tempfile.TemporaryDirectory(prefix="tlcourse-grade-") as tmp:
         decoy = Path(tmp) / "checks.jsonl"  # never read for points: lines here were written by the notebook itself
-        env = {**os.environ, LOG_ENV: str(decoy), PROGRESS_ENV: "0"}
+        env = kernel_env(decoy, threads)
         error = execute(nb, plan, env, Path(tmp), timeout)
         found = verdicts.read_verdicts(nb, lesson, plan)
         probe = verdicts.read_probe(nb, plan)
@@ -148,7 +151,11 @@ def run_graded(nb: nbformat.NotebookNode, lesson: str, pristine: verdicts.Pristi
 
 
 def grade_notebook(
-    student: str, path: Path, timeout: float = 600, pristine: verdicts.Pristine | None = None
+    student: str,
+    path: Path,
+    timeout: float = 600,
+    pristine: verdicts.Pristine | None = None,
+    threads: int | None = None,
 ) -> NotebookResult:
     """Run one submitted notebook and take the grader's own verdicts; never raises for a broken submission."""
     result, start = NotebookResult(student, path, lesson_of(path)), time.perf_counter()
@@ -162,7 +169,8 @@ def grade_notebook(
         return result
     missing = missing_checks(nb, result.lesson)
     findings = tamper.source_findings(nb)
-    result.outcomes, runtime, error = run_graded(nb, result.lesson, pristine or verdicts.Pristine.load(), timeout)
+    pristine = pristine or verdicts.Pristine.load()
+    result.outcomes, runtime, error = run_graded(nb, result.lesson, pristine, timeout, threads)
     findings += [f for f in runtime if f not in findings]
     problems = [f"check cells missing: {', '.join(missing)} (start again from the released notebook)"] * bool(missing)
     problems += [f"tampered: {'; '.join(findings)}"] if findings else []
@@ -173,22 +181,3 @@ def grade_notebook(
             result.outcomes[name] = Outcome(name, result.lesson, NOT_RUN, f"check did not run: {why}")
     result.seconds = time.perf_counter() - start
     return result
-
-
-def grade_all(root: str | Path, timeout: float = 600, report=print) -> list[NotebookResult]:
-    """Grade every notebook under `root`, one at a time, reporting a line per notebook through `report`."""
-    results, pristine = [], verdicts.Pristine.load()
-    for student, path in find_submissions(root):
-        before = tamper.package_digest()
-        result = grade_notebook(student, path, timeout, pristine)
-        if tamper.package_digest() != before:
-            raise TamperedInstallError(
-                f"{student}/{path.name} changed the installed tlcourse files in {tamper.PACKAGE_DIR} while it ran: "
-                "reinstall the course and grade in a container or a throwaway account"
-            )
-        report(
-            f"{student}/{path.name}: {result.points}/{len(CATALOG.get(result.lesson, []))} checks passed "
-            f"in {result.seconds:.1f}s" + (f" [{result.error}]" if result.error else "")
-        )
-        results.append(result)
-    return results

@@ -157,7 +157,10 @@ class ProgressReport:
         return [self.titles.get(row.lesson, row.lesson), str(len(row.statuses)), *counts, row.last_pass or "-"]
 
     def summary(self) -> str:
-        """One line: how far the learner is, and what to open next."""
+        """One line: how far the learner is, and what to open next (for one lesson: how many are passed)."""
+        if len(self.rows) == 1:
+            row = self.rows[0]
+            return f"{row.count('passed')} of {len(row.statuses)} exercises passed in lesson {row.lesson}."
         if not self.next_lesson:
             return "Every exercise passed. Well done!"
         row = next(row for row in self.rows if row.lesson == self.next_lesson)
@@ -169,7 +172,7 @@ class ProgressReport:
         table = [header, *(self._cells(row) for row in self.rows)]
         widths = [max(len(r[i]) for r in table) for i in range(len(header))]
         lines = ["  ".join([r[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(r[1:], widths[1:]))]) for r in table]
-        return "\n".join([*lines, "", self.summary()]) if len(self.rows) > 1 else "\n".join(lines)
+        return "\n".join([*lines, "", self.summary()])
 
     def _repr_html_(self) -> str:
         from html import escape
@@ -178,8 +181,7 @@ class ProgressReport:
         body = "".join(
             "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in self._cells(row)) + "</tr>" for row in self.rows
         )
-        foot = f"<p>{escape(self.summary())}</p>" if len(self.rows) > 1 else ""
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{foot}"
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{escape(self.summary())}</p>"
 
 
 def progress(lesson: str | None = None, path: Path | None = None) -> ProgressReport:
