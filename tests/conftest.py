@@ -25,13 +25,29 @@ def tmp_data(tmp_path, monkeypatch):
     return root
 
 
+def skip_without_data(reason: str) -> None:
+    """Skip with the reason; fail instead where TLCOURSE_REQUIRE_DATA=1 (CI sets it: a missing mirror is an error)."""
+    if os.environ.get("TLCOURSE_REQUIRE_DATA") == "1":
+        pytest.fail(f"{reason} (TLCOURSE_REQUIRE_DATA=1)", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def real_data():
     """The real data root; tests that need the ants/bees photos skip with a reason if it is absent."""
     root = data_root()
     if not (root / "hymenoptera_data" / "val").is_dir():
-        pytest.skip(f"ants/bees photos not in {root}: run `tlcourse download hymenoptera`")
+        skip_without_data(f"ants/bees photos not in {root}: run `tlcourse download hymenoptera`")
     return root
+
+
+@pytest.fixture(scope="session")
+def sst2_data():
+    """SST-2 in the data root; tests that need it skip with a reason if it is absent."""
+    from tlcourse import data
+
+    if not data.is_complete(data.REGISTRY["sst2"]):
+        skip_without_data(f"SST-2 not in {data_root()}: run `tlcourse download sst2`")
 
 
 def make_image(path, mode="RGB", size=(40, 30), fmt=None):

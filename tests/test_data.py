@@ -30,9 +30,7 @@ def test_corrupted_copy_is_refused(real_data, tmp_data):
     assert len(val) == 152 and victim not in [p for p, _ in val.samples]
 
 
-def test_sst2_splits_by_header_name():
-    if not data.is_complete(data.REGISTRY["sst2"]):
-        pytest.skip("SST-2 not present")
+def test_sst2_splits_by_header_name(sst2_data):
     for split, n in {"train": 67349, "dev": 872, "test": 1821}.items():
         sentences, labels = load_sst2(split)
         assert len(sentences) == len(labels) == n and set(labels) == {0, 1}
@@ -103,9 +101,7 @@ def test_class_subset_digits_matches_as_tensor_dataset():
         subsets.class_subset("hymenoptera", "val", [0, 1])
 
 
-def test_sst2_loads_through_load_dataset_like_every_dataset():
-    if not data.is_complete(data.REGISTRY["sst2"]):
-        pytest.skip("SST-2 not present")
+def test_sst2_loads_through_load_dataset_like_every_dataset(sst2_data):
     dev = data.load_dataset("sst2", "dev")
     assert len(dev) == 872 and dev.classes == ["negative", "positive"] and dev[0][1] in (0, 1)
     assert load_sst2("dev") == (dev.sentences, dev.targets)
