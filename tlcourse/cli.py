@@ -10,11 +10,13 @@ from . import data
 from .errors import TLCourseError
 
 
-def _human(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+def _human(n: float) -> str:
+    """A size in bytes, as people read it (B, KB, MB or GB)."""
+    for unit in ("B", "KB", "MB"):
+        if n < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
+    return f"{n:.1f} GB"
 
 
 def cmd_datasets(_args) -> int:

@@ -42,7 +42,8 @@ def content_digest(path: Path) -> str:
 def to_json(result: NotebookResult, root: Path, digest: str) -> str:
     """One results-file line for a graded notebook."""
     outcomes = {name: [o.status, o.message] for name, o in result.outcomes.items()}
-    fields = {"student": result.student, "path": result.path.relative_to(root).as_posix(), "lesson": result.lesson}
+    fields: dict[str, object] = {"student": result.student, "lesson": result.lesson}
+    fields["path"] = result.path.relative_to(root).as_posix()
     fields |= {"sha256": digest, "outcomes": outcomes, "error": result.error, "seconds": round(result.seconds, 1)}
     return json.dumps(fields, ensure_ascii=False)
 

@@ -61,7 +61,7 @@ def pristine_verdict(sources: dict, lesson: str, name: str, nonce: str, args: tu
     sys.modules[key] = feedback  # the lesson's `from .feedback import ...` finds the fresh copy
     try:
         exec(compile(sources["feedback"], "<tlcourse grader: checks/feedback.py>", "exec"), feedback.__dict__)
-        feedback.RECORD_TO_FILES = False
+        feedback.RECORD_TO_FILES = False  # type: ignore[attr-defined]  # a module made here, from source
         exec(compile(sources[lesson], f"<tlcourse grader: checks/lesson{lesson}.py>", "exec"), module.__dict__)
     finally:
         if saved is None:

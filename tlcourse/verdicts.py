@@ -68,16 +68,17 @@ class Plan:
     probe_nonce: str = ""
 
 
-def check_calls(tree: ast.Module, lesson: str) -> list[tuple[ast.stmt, str]]:
+def check_calls(tree: ast.Module, lesson: str) -> list[tuple[ast.Expr, ast.Call, str]]:
     """The top-level statements `checks.check_<name>(...)` of a cell, for the lesson's own checks."""
     calls = []
     for stmt in tree.body:
-        call = stmt.value if isinstance(stmt, ast.Expr) else None
-        func = call.func if isinstance(call, ast.Call) else None
+        if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)):
+            continue
+        func = stmt.value.func
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "checks":
             name = func.attr.removeprefix("check_")
             if func.attr.startswith("check_") and name in CATALOG[lesson]:
-                calls.append((stmt, name))
+                calls.append((stmt, stmt.value, name))
     return calls
 
 
@@ -106,14 +107,14 @@ def rewrite_cell(source: str, lesson: str, pristine: Pristine, plan: Plan) -> st
     starts = [0]
     for line in source.splitlines(keepends=True):
         starts.append(starts[-1] + len(line))
-    for stmt, name in reversed(calls):  # from the end, so earlier offsets stay valid
-        segment = ast.get_source_segment(source, stmt.value)
-        func = ast.get_source_segment(source, stmt.value.func)
+    for stmt, call, name in reversed(calls):  # from the end, so earlier offsets stay valid
+        segment = ast.get_source_segment(source, call) or ""
+        func = ast.get_source_segment(source, call.func) or ""
         nonce = secrets.token_hex(8)
         plan.nonces[nonce] = name
         new = verdict_call(pristine, lesson, name, segment[len(func) :], nonce)
         begin = _offset(source, starts, stmt.lineno, stmt.col_offset)
-        end = _offset(source, starts, stmt.end_lineno, stmt.end_col_offset)
+        end = _offset(source, starts, stmt.end_lineno or stmt.lineno, stmt.end_col_offset or 0)
         before, after = source[:begin], source[end:].lstrip(" ;")
         source = before + ("\n" if before and not before.endswith("\n") else "") + new + after
     return source
