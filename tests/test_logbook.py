@@ -45,7 +45,7 @@ def test_a_pass_stays_passed_and_the_next_lesson_is_the_first_unfinished(recordi
     report = checks.progress()
     assert report.rows[1].statuses[checks.CATALOG["02"][0]] == "passed"
     assert report.next_lesson == "02" and "Next:" in str(report) and "1 of 2 exercises to pass" in str(report)
-    assert "<table>" in report._repr_html_() and "02_feature_extraction" in report._repr_html_()
+    assert "<table>" in report._repr_html_() and "02 feature extraction" in report._repr_html_()
 
 
 def test_recording_can_be_turned_off(recording, monkeypatch):
@@ -79,9 +79,9 @@ def test_a_damaged_file_is_named_set_aside_and_its_good_lines_kept(recording):
 
 def test_tlcourse_progress_on_a_fresh_data_folder(recording, capsys):
     assert main(["progress"]) == 0
-    assert "Next: 01_pretraining" in capsys.readouterr().out
+    assert "Next: 01 pretraining" in capsys.readouterr().out
     run_checks(f"checks.check_exponential_lr({RIGHT_EXP})")
     assert main(["progress", "--lesson", "06"]) == 0
     out = capsys.readouterr().out
-    assert "06_hyperparameters" in out and str(recording) in out
+    assert "06 hyperparameters" in out and str(recording) in out
     assert main(["progress", "--lesson", "00"]) == 2

@@ -134,10 +134,10 @@ def lesson_progress(lesson: str, exercises: list[str], entries: list[dict]) -> L
 
 
 def lesson_titles() -> dict[str, str]:
-    """'03' -> '03_fine_tuning' for the lesson notebooks beside the package (empty when installed without them)."""
+    """'03' -> '03 fine tuning' for the lesson notebooks beside the package (empty when installed without them)."""
     from ..paths import REPO_ROOT
 
-    return {p.stem[:2]: p.stem for p in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))}
+    return {p.stem[:2]: p.stem.replace("_", " ") for p in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))}
 
 
 @dataclass(frozen=True)
@@ -178,8 +178,12 @@ class ProgressReport:
         from html import escape
 
         head = "".join(f"<th>{escape(h)}</th>" for h in ["lesson", "exercises", *COLUMNS, "last pass"])
+        left = '<td style="text-align: left">'
         body = "".join(
-            "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in self._cells(row)) + "</tr>" for row in self.rows
+            "<tr>"
+            + "".join(f"{left if i == 0 else '<td>'}{escape(c)}</td>" for i, c in enumerate(self._cells(row)))
+            + "</tr>"
+            for row in self.rows
         )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{escape(self.summary())}</p>"
 
