@@ -4,9 +4,8 @@ One class list serves every split (`image_splits`, `image_folder(..., classes=)`
 in train and val. Every file is checked once when a dataset is built; at load time an unreadable file is an error
 naming it, never silently replaced by another image.
 
-Decoding one file (8-bit, upright, RGB) and telling whether a file is usable live in `decoding`. Size: about 330
-lines, over the package's ~250, because the three layouts (class folders, train/val splits, a CSV) and `split` share
-the class-list checks that keep labels from shifting; the next split would give the CSV layout a module of its own.
+Decoding one file (8-bit, upright, RGB) and telling whether a file is usable live in `decoding`. The three layouts
+(class folders, train/val splits, a CSV) and `split` share the class-list checks that keep labels from shifting.
 """
 
 from __future__ import annotations
@@ -246,7 +245,6 @@ def _read_label_rows(csv_path: Path) -> list[tuple[int, str, str]]:
     return rows
 
 
-# Over 40 lines: each check of the CSV (header, duplicates, missing files, unlisted images) is a step of its own.
 def image_csv(
     csv_path: str | os.PathLike,
     image_dir: str | os.PathLike | None = None,

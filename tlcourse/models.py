@@ -1,8 +1,7 @@
 """Pretrained backbones (offline EfficientNet-Lite0/1/2, torchvision's `weights=` enums), self-describing model files.
 
-The surgery done on a backbone (new head, freezing, parameter groups) lives in `surgery`. Size: about 300 lines
-because the two halves (loading backbones, saving/loading one's own model) share `BackboneInfo` and the transform;
-the next split would put `save_model`/`load_model`/`predict_images` in a module of their own.
+The surgery done on a backbone (new head, freezing, parameter groups) lives in `surgery`. Loading a backbone and
+saving/loading one's own model share `BackboneInfo` and the transform, so they live together here.
 """
 
 from __future__ import annotations
@@ -183,12 +182,6 @@ def _torchvision_stages(model: nn.Module, kind: str | None, classifier: str) -> 
         return {**stages, "classifier": ["classifier"]}
     top = [name for name, _ in model.named_children() if name != classifier]
     return {**{name: [name] for name in top}, "classifier": [classifier]}
-
-
-# ---------------------------------------------------------------------------------------------- surgery
-
-
-# ---------------------------------------------------------------------------------------------- features
 
 
 # ---------------------------------------------------------------------------------------------- self-describing models

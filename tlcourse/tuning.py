@@ -60,7 +60,6 @@ def _batches(loader, steps: int):
                 return
 
 
-# Over 40 lines only by its signature, one parameter per line.
 def lr_find(
     model: nn.Module,
     loader,
