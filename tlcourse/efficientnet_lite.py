@@ -162,11 +162,21 @@ def layers_above(model: EfficientNetLite, stage: str) -> nn.Sequential:
         blocks = [s for s, prefixes in stages.items() if prefixes[0].startswith("_blocks.")]
         raise ValueError(f"Cut after a block stage ({', '.join(blocks)}), not {stage!r}.")
     first_above = int(stages[stage][-1].split(".")[1]) + 1
-    return nn.Sequential(
-        *copy.deepcopy(model._blocks[first_above:]),
-        copy.deepcopy(model._conv_head),
-        copy.deepcopy(model._bn1),
-        nn.ReLU6(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-    )
+    learned = [copy.deepcopy(m) for m in _learned_above(model, first_above)]
+    return nn.Sequential(*learned, nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def _learned_above(model: EfficientNetLite, first_above: int) -> list[nn.Module]:
+    """The layers with weights above a cut, in order: blocks `first_above`.., the head convolution, its BatchNorm."""
+    return [*model._blocks[first_above:], model._conv_head, model._bn1]
+
+
+def load_layers_above(model: EfficientNetLite, top: nn.Sequential) -> EfficientNetLite:
+    """Write a (fine-tuned) `layers_above` copy back into `model`, in place: the inverse of `layers_above`."""
+    learned = list(top)[:-3]  # the last three (ReLU6, pooling, flatten) have no weights
+    first_above = len(model._blocks) - (len(learned) - 2)
+    if not 0 < first_above <= len(model._blocks):
+        raise ValueError(f"{len(learned)} layers with weights do not fit above a cut of this network")
+    for target, source in zip(_learned_above(model, first_above), learned, strict=True):
+        target.load_state_dict(source.state_dict())
+    return model
