@@ -50,10 +50,10 @@ def open_rgb(path: str | os.PathLike, min_side: int | None = None) -> Image.Imag
 
     JPEGs are decoded at reduced scale (1/2 ... 1/8) when `min_side` allows: much faster for big photos.
     """
-    with Image.open(path) as img:
-        if min_side and img.format == "JPEG":
-            img.draft("RGB", (min_side, min_side))
-        img = ImageOps.exif_transpose(img)
+    with Image.open(path) as opened:
+        if min_side and opened.format == "JPEG":
+            opened.draft("RGB", (min_side, min_side))
+        img: Image.Image = ImageOps.exif_transpose(opened)
         if img.mode in HIGH_BIT_MODES:
             img = to_8bit(img)
         if img.mode in ("P", "LA", "RGBA", "PA") or "transparency" in img.info:

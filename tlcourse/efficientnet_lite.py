@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +26,7 @@ BLOCKS = [
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
 ]
-BN = dict(eps=1e-3, momentum=0.01)  # TensorFlow's defaults, which the weights were trained with
+BN: dict[str, Any] = dict(eps=1e-3, momentum=0.01)  # TensorFlow's defaults, which the weights were trained with
 # name: (width multiplier, depth multiplier, input resolution, dropout), as in the EfficientNet-Lite release
 VARIANTS = {
     "efficientnet_lite0": (1.0, 1.0, 224, 0.2),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -91,7 +92,7 @@ def extract_features(
 class ProbeResult:
     """A fitted linear probe and how well it does."""
 
-    model: object
+    model: Any  # a fitted scikit-learn classifier (a Pipeline from probe_estimator)
     train_acc: float
     val_acc: float
     seconds: float

@@ -276,8 +276,8 @@ def image_csv(
             f"{', '.join(unlisted[:10])}",
             stacklevel=2,
         )
-    rows = [(name, label) for line, name, label in rows if (image_dir / name).is_file()]
-    labels = sorted({label for _, label in rows})
+    found = [(name, label) for _line, name, label in rows if (image_dir / name).is_file()]
+    labels = sorted({label for _, label in found})
     if classes is not None:
         unknown = [label for label in labels if label not in classes]
         if unknown:
@@ -290,7 +290,7 @@ def image_csv(
         raise ValueError(f"{csv_path} has {len(classes)} label(s) with images; a classifier needs at least 2.")
     index = {c: i for i, c in enumerate(classes)}
     return ImageFiles(
-        [(image_dir / name, index[label]) for name, label in rows], classes, transform, min_side, max_pixels=max_pixels
+        [(image_dir / name, index[label]) for name, label in found], classes, transform, min_side, max_pixels=max_pixels
     )
 
 

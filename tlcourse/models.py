@@ -21,7 +21,7 @@ from torchvision import transforms as T
 from . import efficientnet_lite
 from .errors import CheckpointError, WeightsUnavailableError
 from .storage import atomic_save
-from .surgery import get_module, replace_head
+from .surgery import get_module, linear_at, replace_head
 
 TORCHVISION_BACKBONES = {
     # name: (weights enum, classifier module, pooled-feature layer, stage container)
@@ -146,7 +146,7 @@ def _load_torchvision(name: str, pretrained: bool) -> LoadedBackbone:
         preset.crop_size[0],
         tuple(preset.mean),
         tuple(preset.std),
-        get_module(model, classifier).in_features,
+        linear_at(model, classifier).in_features,
         feature_layer,
         classifier,
         _torchvision_stages(model, stage_kind, classifier),
@@ -177,7 +177,7 @@ def _torchvision_stages(model: nn.Module, kind: str | None, classifier: str) -> 
     if kind == "resnet":
         return {"stem": ["conv1", "bn1"], **{f"stage{i}": [f"layer{i}"] for i in range(1, 5)}, "classifier": ["fc"]}
     if kind == "features":
-        n = len(model.features)
+        n = len(list(get_module(model, "features").children()))
         stages = {"stem": ["features.0"], **{f"stage{i}": [f"features.{i}"] for i in range(1, n)}}
         return {**stages, "classifier": ["classifier"]}
     top = [name for name, _ in model.named_children() if name != classifier]

@@ -106,9 +106,9 @@ def plot_confusion(matrix: np.ndarray, classes: Sequence[str], ax=None, title: s
 def plot_embedding(points: np.ndarray, labels: Sequence[int], classes: Sequence[str], ax=None, title: str = ""):
     """A 2-D scatter of projected features, one colour per class."""
     ax = ax or plt.subplots(figsize=(4.5, 4))[1]
-    labels = np.asarray(labels)
+    label_array = np.asarray(labels)
     for c, name in enumerate(classes):
-        ax.scatter(*points[labels == c].T, s=14, alpha=0.7, label=name)
+        ax.scatter(*points[label_array == c].T, s=14, alpha=0.7, label=name)
     ax.set_xlabel("component 1")
     ax.set_ylabel("component 2")
     ax.set_title(title)
@@ -128,8 +128,8 @@ def plot_curves(
 ):
     """Several mean ± spread curves on one axis: {label: (means, spreads)}; `xticklabels` renames the x ticks."""
     ax = ax or plt.subplots(figsize=(5.5, 3.6))[1]
-    for label, (mean, spread) in curves.items():
-        mean, spread = np.asarray(mean), np.asarray(spread)
+    for label, (means, spreads) in curves.items():
+        mean, spread = np.asarray(means), np.asarray(spreads)
         ax.plot(x, mean, "o-", label=label)
         ax.fill_between(x, mean - spread, mean + spread, alpha=0.2)
     if logx:

@@ -17,7 +17,7 @@ from tqdm.notebook import tqdm as _notebook_tqdm
 _IN_NOTEBOOK = issubclass(_auto_tqdm, _notebook_tqdm)
 
 
-class NotebookBar(_auto_tqdm if _IN_NOTEBOOK else _notebook_tqdm):
+class NotebookBar(_auto_tqdm if _IN_NOTEBOOK else _notebook_tqdm):  # type: ignore[misc]  # base chosen at import
     """tqdm's notebook bar, whose widget gives way to a plain-text line (or to nothing) when the bar closes."""
 
     def __init__(self, *args, **kwargs) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
@@ -21,7 +23,7 @@ def class_subset(name: str, split: str, classes) -> TensorDataset:
     One tensor per split, so small CNNs train without decoding a file per image (CIFAR-10: 5,000 images per class
     in "train", 1,000 in "test"; download it first with `tlcourse download cifar10`).
     """
-    source = data.load_dataset(name, split)
+    source: Any = data.load_dataset(name, split)  # a dataset with .targets (digits, CIFAR-10)
     return select_classes(image_tensor(source), torch.as_tensor(source.targets), classes)
 
 

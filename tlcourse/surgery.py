@@ -20,6 +20,14 @@ def get_module(model: nn.Module, path: str) -> nn.Module:
     return model.get_submodule(path)
 
 
+def linear_at(model: nn.Module, path: str) -> nn.Linear:
+    """The Linear layer at a dotted path (a backbone's classifier); a clear error if it is another kind of layer."""
+    module = get_module(model, path)
+    if not isinstance(module, nn.Linear):
+        raise TypeError(f"{path} is a {type(module).__name__}, not the Linear classifier expected there")
+    return module
+
+
 def set_module(model: nn.Module, path: str, new: nn.Module) -> None:
     """Replace the sub-module at a dotted path."""
     parent, _, child = path.rpartition(".")
@@ -30,7 +38,7 @@ def replace_head(model: nn.Module, info: BackboneInfo, num_classes: int) -> nn.L
     """Swap the ImageNet classifier for a fresh Linear layer with `num_classes` outputs; returns the new head."""
     if num_classes < 2:
         raise ValueError(f"A classifier head needs num_classes >= 2, got {num_classes}.")
-    head = nn.Linear(get_module(model, info.classifier).in_features, num_classes)
+    head = nn.Linear(linear_at(model, info.classifier).in_features, num_classes)
     set_module(model, info.classifier, head)
     info.categories = []  # the outputs no longer mean ImageNet classes
     return head
@@ -118,7 +126,8 @@ def param_groups(model: nn.Module, lrs: dict[str, float], info: BackboneInfo | N
 
     `lrs` maps stage names (or module prefixes) to learning rates; every trainable parameter must be covered once.
     """
-    groups, seen = [], set()
+    groups: list[dict] = []
+    seen: set[int] = set()  # ids of parameters already in a group
     for stage, lr in lrs.items():
         prefixes = _stage_prefixes(info, stage)
         params = [

@@ -9,6 +9,7 @@ import hashlib
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,7 +34,7 @@ def minilm_path() -> Path:
 
 def load_sst2(split: str) -> tuple[list[str], list[int]]:
     """(sentences, labels) of an SST-2 split: `data.load_dataset("sst2", split)` unpacked into two lists."""
-    table = data.load_dataset("sst2", split)
+    table: Any = data.load_dataset("sst2", split)  # a kinds.SentenceTable
     return table.sentences, table.targets
 
 
@@ -45,10 +46,10 @@ class SentenceEncoder(nn.Module):
     out so a lesson can freeze its layers and put a head on it like any other backbone.
     """
 
-    def __init__(self, transformer: nn.Module, tokenizer, name: str = "all-MiniLM-L6-v2", max_length: int = 128):
+    def __init__(self, transformer: Any, tokenizer, name: str = "all-MiniLM-L6-v2", max_length: int = 128):
         super().__init__()
         self.transformer, self.tokenizer, self.name, self.max_length = transformer, tokenizer, name, max_length
-        self.dim = transformer.config.hidden_size
+        self.dim = int(transformer.config.hidden_size)  # transformer: a transformers BertModel (an nn.Module)
 
     def tokenize(self, sentences: Sequence[str]) -> dict[str, torch.Tensor]:
         """Word pieces -> padded id tensors, with the model's own tokenizer."""
@@ -147,7 +148,7 @@ def sentence_loader(
     """A DataLoader of (tokenised batch, labels) that `fit`, `evaluate` and `predict` accept as they are."""
     pairs = list(zip(sentences, labels))
     sampler = EpochBatches([len(s) for s in sentences], batch_size, shuffle, seed)
-    return DataLoader(pairs, batch_sampler=sampler, collate_fn=_Tokenize(encoder))
+    return DataLoader(pairs, batch_sampler=sampler, collate_fn=_Tokenize(encoder))  # type: ignore[arg-type]  # a list is a map-style dataset
 
 
 # ---------------------------------------------------------------------------------------------- cached embeddings
