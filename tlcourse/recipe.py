@@ -29,7 +29,7 @@ from .errors import TLCourseError
 from .features import linear_probe, probe_estimator
 from .runtime import seed_everything
 from .storage import atomic_write
-from .train import EarlyStopping, fit
+from .train import EarlyStopping, History, fit
 
 CUT = "stage6"  # fine-tuning "the top stage" = the layers above stage6 (stage7 + head), trained on cached maps
 MODEL_FILE = "model.pt"
@@ -239,8 +239,14 @@ def stopping_split(labels: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch
 
 
 def fine_tune_top(
-    backbone: models.LoadedBackbone, maps, pooled, labels, num_classes: int, cfg: TrainConfig, progress: bool
-):
+    backbone: models.LoadedBackbone,
+    maps: torch.Tensor,
+    pooled: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    cfg: TrainConfig,
+    progress: bool,
+) -> tuple[nn.Sequential, nn.Linear, History, int]:
     """Train the layers above stage6 + a probe head on cached maps, early-stopped on photos held out of the fit.
 
     Everything it learns from is in the photos it is given: a probe fitted on the fit part starts the head (so
