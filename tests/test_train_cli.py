@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tlcourse import cli, images, models
+from tlcourse import cli, images, models, recipe
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 
@@ -70,6 +70,8 @@ def test_train_end_to_end_writes_a_model_that_predicts_what_metrics_say(trained,
         with Image.open(out / name) as img:
             assert img.format == "PNG" and img.width > 100
     assert "confusion.png" in metrics["figures"] and "learning_curve.png" in metrics["figures"]
+    assert metrics["choice"]["method"].startswith("no choice made") and "--fine-tune top" in metrics["why"]
+    assert "neither the choice nor any training" in metrics["reported_on"]
     loaded = models.load_model(out / "model.pt")
     assert loaded.classes == metrics["classes"]
     _, val = images.split(images.image_folder(root / "photos"), 0.34, seed=0)
@@ -153,3 +155,45 @@ def test_csv_layout_trains_too(tmp_path, tmp_data, capsys):
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["chosen"] == "probe" and "--fine-tune none" in metrics["why"] and metrics["fine_tune"] is None
     assert "val accuracy" in stdout
+
+
+def _train_auto(photos, out, capsys):
+    """`tlcourse train` with --fine-tune auto on a train/ + val/ tree; its metrics."""
+    argv = ["train", str(photos), "--out", str(out), "--epochs", "2", "--folds", "3", "--quiet", "--device", "cpu"]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_auto_chooses_by_cross_validation_on_the_training_photos_and_never_reads_val(tmp_path, tmp_data, capsys):
+    make_photos(tmp_path / "photos" / "train", per_class=6)
+    make_photos(tmp_path / "photos" / "val", per_class=2)
+    first = _train_auto(tmp_path / "photos", tmp_path / "out1", capsys)
+    choice = first["choice"]
+    assert choice["folds"] == 3 and "18 training photos" in choice["method"]
+    for name in ("probe", "fine-tuned"):
+        scores = choice["candidates"][name]
+        assert len(scores["fold_accuracy"]) == 3 and scores["mean"] == pytest.approx(np.mean(scores["fold_accuracy"]))
+        assert scores["std"] == pytest.approx(np.std(scores["fold_accuracy"], ddof=1))
+    diff = choice["difference"]
+    assert diff["threshold"] == pytest.approx(recipe.NOISE_SE * diff["standard_error"])
+    wins = diff["mean"] > max(0.0, diff["threshold"])
+    assert first["chosen"] == ("fine-tuned" if wins else "probe") and "cross-validation" in first["why"]
+    assert first["val_accuracy"] == 1.0  # colours are easy: the kept model gets the unseen photos right
+    # The same training photos with every val photo mislabelled (the class folders rotated): the choice, made on
+    # the training photos alone, is the same to the last fold; only the reported number sees the change.
+    for old, new in (("red", "tmp"), ("green", "red"), ("blue", "green"), ("tmp", "blue")):
+        (tmp_path / "photos" / "val" / old).rename(tmp_path / "photos" / "val" / new)
+    second = _train_auto(tmp_path / "photos", tmp_path / "out2", capsys)
+    assert second["choice"] == choice and second["chosen"] == first["chosen"]
+    assert second["val_accuracy"] == 0.0
+
+
+def test_fine_tuning_is_kept_only_beyond_the_noise():
+    steady = recipe.summarise_folds({"probe": [0.90, 0.91, 0.92], "fine-tuned": [0.95, 0.96, 0.97]}, photos=90)
+    assert recipe.choose(steady, "auto")[0] == "fine-tuned"  # +5 points on every fold: beyond the noise
+    noisy = recipe.summarise_folds({"probe": [0.90, 0.95, 0.90], "fine-tuned": [0.98, 0.90, 0.93]}, photos=90)
+    assert noisy["difference"]["mean"] > 0 and recipe.choose(noisy, "auto")[0] == "probe"  # ahead, within the noise
+    tie = recipe.summarise_folds({"probe": [0.9, 0.9], "fine-tuned": [0.9, 0.9]}, photos=60)
+    assert recipe.choose(tie, "auto")[0] == "probe"  # a tie keeps the simpler model
+    assert recipe.choose(None, "auto")[0] == "probe" and recipe.choose(None, "top")[0] == "fine-tuned"

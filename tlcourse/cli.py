@@ -98,6 +98,7 @@ def cmd_train(args) -> int:
         val_fraction=args.val_fraction,
         seed=args.seed,
         epochs=args.epochs,
+        folds=args.folds,
         overwrite=args.overwrite,
         progress=not args.quiet,
         device=args.device,
@@ -131,10 +132,20 @@ def _add_train_parsers(sub) -> None:
         "--fine-tune",
         default="auto",
         choices=["none", "top", "auto"],
-        help="auto: fine-tune the top stage and keep it only if validation accuracy beats the probe",
+        help="auto: cross-validate the probe and the fine-tuned top stage on the training photos and keep "
+        "fine-tuning only if it wins by more than the noise (2 standard errors of the fold differences); "
+        "the val photos only measure the kept model",
+    )
+    p.add_argument(
+        "--folds", type=int, default=5, help="cross-validation folds on the training photos for --fine-tune auto"
     )
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of photos for validation when splitting")
-    p.add_argument("--epochs", type=int, default=10, help="most fine-tuning epochs (early stopping on val loss)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=10,
+        help="most fine-tuning epochs (early stopping on 20%% of the training photos, held out of the fit)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
