@@ -6,9 +6,6 @@ photos and keep the fine-tuned one only if it wins by more than the fold-to-fold
 accuracy on the validation photos, which neither the choice nor any training (early stopping included) has seen
 (lesson 06: pick by CV, touch the test split once). It writes a self-describing model, `metrics.json` and figures
 to `--out`. Bad input is a one-line TrainInputError naming the fix.
-
-Size: about 540 lines, over the package's ~250: it is the whole command, in the order it runs; the next split would
-move the data report and the figures (`metrics.json`, confusion matrix, misclassified photos) into their own module.
 """
 
 from __future__ import annotations
@@ -285,11 +282,7 @@ def assemble(backbone: models.LoadedBackbone, head: nn.Linear, top: nn.Sequentia
     """The whole network for the checkpoint: backbone, fine-tuned top layers (if any), new head."""
     model, _, info = backbone
     if top is not None:
-        first = len(model._blocks) - (len(top) - 5)  # top = blocks above the cut, conv_head, bn1, ReLU6, pool, flatten
-        for i, block in enumerate(top[: len(top) - 5]):
-            model._blocks[first + i].load_state_dict(block.state_dict())
-        model._conv_head.load_state_dict(top[-5].state_dict())
-        model._bn1.load_state_dict(top[-4].state_dict())
+        efficientnet_lite.load_layers_above(model, top)
     surgery.replace_head(model, info, head.out_features).load_state_dict(head.state_dict())
     return model.eval()
 
