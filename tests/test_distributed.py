@@ -125,3 +125,16 @@ def test_shard_sampler_splits_without_padding_and_steps_count_the_padding():
     assert shares == [list(range(0, 21, 2)), list(range(1, 21, 2))]
     assert distributed.steps_per_epoch(245, 16, 2) == 8 and distributed.steps_per_epoch(245, 16, 2, drop_last=True) == 7
     assert distributed.effective_batch(16, 2) == 32
+
+
+def test_loaders_that_cannot_be_split_by_rank_get_a_clear_error():
+    data = TensorDataset(torch.zeros(10, 2))
+    weighted = torch.utils.data.WeightedRandomSampler([1.0] * 10, 10)
+    for loader, what in [
+        ([(torch.zeros(2), torch.zeros(2))], "list"),
+        (DataLoader(data, batch_size=None), "batch_size=None"),
+        (DataLoader(data, sampler=weighted, batch_size=2), "WeightedRandomSampler"),
+    ]:
+        with pytest.raises(TypeError, match=what):
+            distributed._check_shardable(loader)
+    assert distributed._check_shardable(DataLoader(data, batch_size=2, shuffle=True)) is True

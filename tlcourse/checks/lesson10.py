@@ -112,7 +112,8 @@ def check_average_gradients(fn) -> str:
         raise NotImplementedError(errors[min(errors)])
     if errors:
         rank = min(errors)
-        waited = any(word in errors[rank] for word in ("Connection closed", "Timed out", "timed out"))
+        # a collective that failed because another rank had finished without it (or never joined in time)
+        waited = len(errors) < len(got) or any(word in errors[rank] for word in ("gloo", "Timed out", "timed out"))
         hint = _HANG_HINT if waited else "Each rank calls average_gradients(model) after its own backward pass."
         fail(f"On rank {rank}, average_gradients raised {got[rank][0]}: {errors[rank]}", hint)
     if len(got) < WORLD:
