@@ -253,7 +253,8 @@ def fit(
     Under torchrun (torch.distributed initialised, e.g. by `distributed.setup()`), the model is wrapped in
     DistributedDataParallel (unless it already is), each rank reads its share of the loaders (the batch size is
     per process), the History's sums are added over ranks (the same History on every rank), early stopping
-    decides the same epoch everywhere, and only rank 0 prints, shows bars and writes the checkpoint.
+    decides the same epoch everywhere, and only rank 0 prints, shows bars and writes the checkpoint. A model you
+    wrapped in DistributedDataParallel yourself (a communication hook, find_unused_parameters=True) is used as it is.
     """
     device = distributed.rank_device(torch.device(device) if device else pick_device())
     module = prepare_model(distributed.unwrap(model), device)
