@@ -49,7 +49,8 @@ def test_every_call_records_an_outcome_and_writes_the_log(tmp_path, monkeypatch,
 
 def test_catalog_lists_every_check_by_lesson():
     assert checks.CATALOG["01"] == ["top5_names", "freeze_features", "nearest"]
-    assert sum(len(names) for names in checks.CATALOG.values()) == 24  # 9 lessons with exercises: 18 + 08's 3 + 09's 3
+    assert sum(len(names) for names in checks.CATALOG.values()) == 27  # 10 lessons with exercises: 18 + 3 each (08-10)
+    assert checks.CATALOG["10"] == ["shard_indices", "average_gradients", "scaled_lr"]
     assert checks.CATALOG["08"] == ["causal_attention", "next_token_loss", "last_token_state"]
     for names in checks.CATALOG.values():
         for name in names:

@@ -1,4 +1,4 @@
-"""Figures of whole experiments (lessons 05 and 06): each draws what one lesson measured, from its numbers.
+"""Figures of whole experiments (lessons 05, 06 and 10): each draws what one lesson measured, from its numbers.
 
 General-purpose plots (images, learning curves, confusion matrices) live in `plots`.
 """
@@ -119,3 +119,24 @@ def plot_estimate_spread(estimates: dict[str, np.ndarray], seed: int = 0):
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return ax
+
+
+def plot_scaling_out(gaps: dict[str, float], val_losses: dict[str, list[float]]):
+    """Lesson 10: how far apart final weights are (log scale), and validation loss per epoch of each batch/LR."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.15, 1]})
+    names = list(gaps)
+    left.barh(range(len(names)), [gaps[n] for n in names], color=["tab:green", "tab:red", "tab:gray"][: len(names)])
+    left.set_yticks(range(len(names)), names, fontsize=8)
+    left.set_xscale("log")
+    left.invert_yaxis()
+    for row, name in enumerate(names):
+        left.annotate(f"{gaps[name]:.1e}", (gaps[name], row), xytext=(3, 0), textcoords="offset points", va="center")
+    left.set(xlabel="largest |difference| of any weight (log scale)", title="Final weights: how far apart?")
+    left.set_xlim(min(gaps.values()) / 10, max(gaps.values()) * 30)
+    for name, losses in val_losses.items():
+        right.plot(range(1, len(losses) + 1), losses, "o-", label=name)
+    right.set(xlabel="epoch", ylabel="validation loss", title="A bigger effective batch, and its LR")
+    right.set_xticks(range(1, max(map(len, val_losses.values())) + 1))
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    return left, right

@@ -1,6 +1,7 @@
 """A short, readable training loop: one epoch, evaluation, History, EarlyStopping, and `fit`, which puts them together.
 
-Where the arithmetic runs (device, precision, seeds) lives in `runtime`; files (checkpoints) in `storage`.
+Where the arithmetic runs (device, precision, seeds) lives in `runtime`; files (checkpoints) in `storage`; several
+processes under torchrun in `distributed` (fit wraps the model in DDP, shards the loaders and adds up the metrics).
 Size: about 320 lines, over the package's ~250, because the formatter writes the signatures of `fit` (15 keyword
 parameters) and `train_one_epoch` one parameter per line; their bodies are about 30 lines each.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import distributed
 from .errors import CheckpointError, NonFiniteLossError
 from .progress import tqdm
 from .runtime import autocast, grad_scaler, pick_device, prepare_model, to_device
@@ -38,19 +40,20 @@ def train_one_epoch(
     desc: str = "train",
     progress: bool = True,
 ):
-    """One pass over `loader`: forward, loss, backward, step. Returns (mean loss, accuracy, stopped by deadline)."""
+    """One pass over `loader`: forward, loss, backward, step. Returns (mean loss, accuracy, stopped by deadline).
+
+    With a sharded loader (one rank's share, `distributed.shard`) the sums are added over all ranks, and a
+    non-finite loss or the deadline on any rank stops every rank at the same batch.
+    """
     set_train_mode(model)
     total_loss, correct, seen = 0.0, 0, 0
+    sharded = distributed.is_sharded(loader)
     for step, (x, y) in enumerate(tqdm(loader, desc=desc, leave=False, disable=not progress)):
         x, y = to_device(x, device), to_device(y, device)
         with autocast(device):
             logits = model(x)
             loss = loss_fn(logits, y)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"loss became {loss.item()} at batch {step}; lower the learning rate "
-                "or clip gradients (clip_grad_norm=1.0)."
-            )
+        _stop_if_non_finite(loss, step, sharded)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:  # fp16 needs loss scaling; bf16 and fp32 do not
             scaler.scale(loss).backward()
@@ -66,9 +69,33 @@ def train_one_epoch(
             batch_scheduler.step()
         hits, count = count_correct(loss_fn, logits, y)
         total_loss, correct, seen = total_loss + loss.item() * count, correct + hits, seen + count
-        if deadline is not None and time.perf_counter() > deadline:
-            return total_loss / seen, correct / seen, True
-    return total_loss / seen, correct / seen, False
+        if deadline is not None and _any_rank(time.perf_counter() > deadline, sharded):
+            return (*_means(total_loss, correct, seen, sharded), True)
+    return (*_means(total_loss, correct, seen, sharded), False)
+
+
+def _stop_if_non_finite(loss: torch.Tensor, step: int, sharded: bool) -> None:
+    """Raise NonFiniteLossError when the loss is NaN or infinite (on any rank, when the loader is sharded)."""
+    bad = not torch.isfinite(loss)
+    ranks = distributed.ranks_where(bad) if sharded else ([0] if bad else [])
+    if ranks:
+        where = f" on rank {', '.join(map(str, ranks))}" if sharded else ""
+        raise NonFiniteLossError(
+            f"loss became {loss.item() if not sharded else 'non-finite'}{where} at batch {step}; lower the "
+            "learning rate or clip gradients (clip_grad_norm=1.0)."
+        )
+
+
+def _any_rank(flag: bool, sharded: bool) -> bool:
+    """`flag` here, or on any rank when the loader is sharded (so every rank takes the same branch)."""
+    return bool(distributed.ranks_where(flag)) if sharded else flag
+
+
+def _means(total_loss: float, correct: float, seen: float, sharded: bool) -> tuple[float, float]:
+    """(mean loss, accuracy) from the sums: this process's, or added over ranks when the loader is sharded."""
+    if sharded:
+        total_loss, correct, seen = distributed.sum_over_ranks(total_loss, correct, seen)
+    return total_loss / seen, correct / seen
 
 
 def count_correct(loss_fn, logits: torch.Tensor, y: torch.Tensor) -> tuple[int, int]:
@@ -84,9 +111,10 @@ def count_correct(loss_fn, logits: torch.Tensor, y: torch.Tensor) -> tuple[int, 
 
 @torch.no_grad()
 def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
-    """Mean loss and accuracy of `model` on `loader`, in eval mode with no gradients."""
+    """Mean loss and accuracy of `model` on `loader`, in eval mode with no gradients (over all ranks if sharded)."""
     device = device or next(model.parameters()).device
     loss_fn = loss_fn or nn.CrossEntropyLoss()
+    model = distributed.unwrap(model)  # no collective per batch: ranks may hold different numbers of batches
     model.eval()
     total_loss, correct, seen = 0.0, 0, 0
     for x, y in loader:
@@ -96,7 +124,8 @@ def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
         hits, count = count_correct(loss_fn, logits, y)
         total_loss += loss_fn(logits.float(), y).item() * count
         correct, seen = correct + hits, seen + count
-    return {"loss": total_loss / seen, "acc": correct / seen}
+    loss, acc = _means(total_loss, correct, seen, distributed.is_sharded(loader))
+    return {"loss": loss, "acc": acc}
 
 
 @torch.no_grad()
@@ -220,27 +249,38 @@ def fit(
     written after every epoch; with `resume=True` training continues from it. `time_budget` (seconds) stops
     training when it runs out. `progress=False` hides the progress bars (for many small runs).
     A NaN or infinite loss stops training with a message (restoring the best weights when early stopping is on).
+
+    Under torchrun (torch.distributed initialised, e.g. by `distributed.setup()`), the model is wrapped in
+    DistributedDataParallel (unless it already is), each rank reads its share of the loaders (the batch size is
+    per process), the History's sums are added over ranks (the same History on every rank), early stopping
+    decides the same epoch everywhere, and only rank 0 prints, shows bars and writes the checkpoint. A model you
+    wrapped in DistributedDataParallel yourself (a communication hook, find_unused_parameters=True) is used as it is.
     """
-    device = torch.device(device) if device else pick_device()
-    prepare_model(model, device)
+    device = distributed.rank_device(torch.device(device) if device else pick_device())
+    module = prepare_model(distributed.unwrap(model), device)
+    main = distributed.is_main()
+    progress, live_plot = progress and main, live_plot and main
     step = Step(
         optimizer, loss_fn or nn.CrossEntropyLoss(), device, grad_scaler(device), clip_grad_norm, batch_scheduler
     )
-    history, start = _start_from_checkpoint(checkpoint, resume, model, optimizer, scheduler)
+    history, start = _start_from_checkpoint(checkpoint, resume, module, optimizer, scheduler)
+    model = distributed.wrap(model, device)  # after loading a checkpoint: DDP copies rank 0's weights to every rank
+    train_loader, val_loader = distributed.shard(train_loader), _shard_val(val_loader)
     plot = _live_curves() if live_plot else None
     deadline = time.perf_counter() + time_budget if time_budget else None
     for epoch in tqdm(range(start, epochs + 1), desc="epochs", initial=start - 1, total=epochs, disable=not progress):
+        distributed.set_epoch(train_loader, epoch)
         try:
             record, out_of_time = run_epoch(model, step, epoch, train_loader, val_loader, scheduler, deadline, progress)
         except NonFiniteLossError as err:
-            _stop_on_non_finite(history, epoch, err, model, early_stopping)
+            _stop_on_non_finite(history, epoch, err, module, early_stopping)
             break
         history.records.append(record)
-        stop = early_stopping is not None and early_stopping.step(record, model)
+        stop = early_stopping is not None and early_stopping.step(record, module)
         if plot:
             plot.update(history)
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, model, optimizer, scheduler, epoch, history)
+        if checkpoint is not None and main:
+            save_checkpoint(checkpoint, module, optimizer, scheduler, epoch, history)
         if stop or out_of_time:
             history.stop_reason = "early stopping" if stop else f"time budget of {time_budget:.0f}s used"
             break
@@ -248,8 +288,14 @@ def fit(
         early_stopping.best_epoch if early_stopping else history.best_epoch_of(step.monitor(val_loader))
     )
     if early_stopping is not None:
-        early_stopping.restore(model)
+        early_stopping.restore(module)
+    distributed.barrier()  # every rank returns once rank 0's last checkpoint is written
     return history
+
+
+def _shard_val(val_loader):
+    """The validation loader's share for this rank, each example counted once (no padding)."""
+    return None if val_loader is None else distributed.shard(val_loader, pad=False)
 
 
 @dataclass
@@ -299,6 +345,9 @@ def run_epoch(model, step: Step, epoch: int, train_loader, val_loader, scheduler
     if scheduler is not None:
         scheduler.step()
     record["seconds"] = time.perf_counter() - t0
+    if distributed.is_initialized():  # the slowest rank's seconds: the same record on every rank
+        seconds = distributed.max_over_ranks(record["train_seconds"], record["seconds"])
+        record["train_seconds"], record["seconds"] = seconds
     return record, out_of_time
 
 
@@ -307,6 +356,9 @@ def _stop_on_non_finite(history: History, epoch: int, err: Exception, model, ear
     history.stop_reason = f"non-finite loss in epoch {epoch}: {err}"
     if early_stopping is not None:
         early_stopping.restore(model)
+    if not distributed.is_main():
+        return
+    if early_stopping is not None:
         print(f"Stopped: {history.stop_reason} Best weights (epoch {early_stopping.best_epoch}) restored.")
     else:
         print(
@@ -325,7 +377,8 @@ def _start_from_checkpoint(path, resume: bool, model, optimizer, scheduler) -> t
             "checkpoint path (the existing file is left as it is)."
         )
     state = load_checkpoint(path, model, optimizer, scheduler)
-    print(f"Resuming {Path(path).name} after epoch {state['epoch']}.")
+    if distributed.is_main():
+        print(f"Resuming {Path(path).name} after epoch {state['epoch']}.")
     return History(list(state["history"])), state["epoch"] + 1
 
 

@@ -15,6 +15,7 @@ from .lesson06 import check_cosine_lr, check_early_stop, check_exponential_lr
 from .lesson07 import check_freeze_lower_layers, check_mean_pool, check_warmup_schedule
 from .lesson08 import check_causal_attention, check_last_token_state, check_next_token_loss
 from .lesson09 import check_fold_standardisation, check_gradcam, check_stratified_split
+from .lesson10 import check_average_gradients, check_scaled_lr, check_shard_indices
 from .logbook import progress
 
 __all__ = [
@@ -48,4 +49,7 @@ __all__ = [
     "check_stratified_split",
     "check_fold_standardisation",
     "check_gradcam",
+    "check_shard_indices",
+    "check_average_gradients",
+    "check_scaled_lr",
 ]
