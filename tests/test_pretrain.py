@@ -39,3 +39,11 @@ def test_checkpoint_of_the_same_shape_but_another_task_is_rebuilt(tmp_data, caps
     path = pretrain.digits_checkpoint()
     assert "pretraining it again" in capsys.readouterr().out
     assert storage.load_checkpoint(path, pretrain.SmallCNN())["about"] == pretrain.about()
+
+
+def test_lesson04s_8x8_network_has_its_own_checkpoint(tmp_data):
+    path = pretrain.digits_checkpoint("digits")
+    assert path == pretrain.checkpoint_path("digits") != pretrain.checkpoint_path()
+    state = storage.load_checkpoint(path, pretrain.SmallCNN8x8())
+    assert state["about"]["dataset"] == "digits" and state["about"]["kind"].endswith("SmallCNN8x8")
+    assert state["history"][-1]["val_acc"] > 0.95

@@ -133,7 +133,7 @@ def save_pretrained(
     return storage.save_checkpoint(checkpoint_path(dataset), model, history=history, about=about(recipe, dataset))
 
 
-def digits_checkpoint(rebuild: bool = False, dataset: str = DATASET) -> Path:
+def digits_checkpoint(dataset: str = DATASET, *, rebuild: bool = False) -> Path:
     """The path of the digits 0-4 checkpoint, pretraining it again first when it is missing, unreadable or another's."""
     path, (_, model_class, recipe) = checkpoint_path(dataset), SOURCES[dataset]
     if path.is_file() and not rebuild:
