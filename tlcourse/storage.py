@@ -72,9 +72,20 @@ def architecture(model: nn.Module) -> dict[str, list[int]]:
 
 
 def save_checkpoint(
-    path, model, optimizer=None, scheduler=None, epoch: int = 0, history=None, run_name: str | None = None
+    path,
+    model,
+    optimizer=None,
+    scheduler=None,
+    epoch: int = 0,
+    history=None,
+    run_name: str | None = None,
+    about: dict | None = None,
 ) -> Path:
-    """Write model (and optimizer, scheduler, History) atomically, with the architecture it needs to be loaded into."""
+    """Write model (and optimizer, scheduler, History) atomically, with the architecture it needs to be loaded into.
+
+    `about` says what the network is (e.g. its kind, the dataset and classes it learned): plain values only, so it
+    loads with weights_only=True.
+    """
     path = Path(path)
     state = {
         "model": model.state_dict(),
@@ -86,6 +97,7 @@ def save_checkpoint(
         "history": history.records if history else [],
         "stop_reason": history.stop_reason if history else "",
         "best_epoch": history.best_epoch if history else None,
+        "about": about or {},
     }
     return atomic_save(state, path)
 
