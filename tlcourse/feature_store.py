@@ -3,6 +3,10 @@
 `features.extract_features` caches one file per dataset, so dividing the same photos differently runs the
 backbone again. Here each image's features are stored under the SHA-256 of its bytes (inside one store per
 backbone weights + layer + transform), so a new split only computes the images never seen before.
+
+Under torchrun (torch.distributed initialised) every rank calls `image_features` together: each computes its share
+of the missing images, the ranks add their shares to the store one at a time, and every rank then reads the whole
+store. Each photo goes through the backbone once, on one rank.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import distributed
 from .download import sha256_while_unchanged
 from .features import compute_features
 from .images import ImageFiles
@@ -48,6 +53,21 @@ def _load_store(path: Path) -> dict[str, torch.Tensor]:
     return dict(zip(saved["keys"], saved["features"]))
 
 
+def _add_to_store(path: Path, store: dict[str, torch.Tensor], computed: dict) -> dict[str, torch.Tensor]:
+    """Write what this process computed into the store file; under torchrun the ranks take turns, then all reread."""
+    if not distributed.is_initialized():
+        if computed:
+            store.update(computed)
+            atomic_save({"keys": list(store), "features": torch.stack(list(store.values()))}, path)
+        return store
+    for turn in range(distributed.world_size()):
+        if turn == distributed.rank() and computed:
+            store = {**_load_store(path), **computed}  # the shares of the ranks before this one are in the file
+            atomic_save({"keys": list(store), "features": torch.stack(list(store.values()))}, path)
+        distributed.barrier()
+    return _load_store(path)
+
+
 def image_features(
     model: nn.Module,
     dataset: ImageFiles,
@@ -67,13 +87,17 @@ def image_features(
     if layer is None:
         raise ValueError("Name the layer to extract (or pass info= from load_backbone for the default).")
     path = store_path(model, dataset, layer, pool)
+    distributed.barrier()  # under torchrun: every rank reads the store as it is before anyone adds to it
     store = _load_store(path)
     keys = [content_hash(p) for p, _ in dataset.samples]
     todo = sorted({k: i for i, k in reversed(list(enumerate(keys))) if k not in store}.values())
-    if todo:
+    mine = todo[distributed.rank() :: distributed.world_size()]  # all of them in a single process
+    computed = {}
+    if mine:
         device = torch.device(device) if device else pick_device()
-        computed, _ = compute_features(model, dataset.subset(todo), layer, info, batch_size, device, progress, pool)
-        store.update({keys[i]: f for i, f in zip(todo, computed)})
-        atomic_save({"keys": list(store), "features": torch.stack(list(store.values()))}, path)
+        show = progress and distributed.is_main()
+        maps, _ = compute_features(model, dataset.subset(mine), layer, info, batch_size, device, show, pool)
+        computed = {keys[i]: f for i, f in zip(mine, maps)}
+    store = _add_to_store(path, store, computed)
     labels = torch.as_tensor(dataset.targets, dtype=torch.long)
     return torch.stack([store[k] for k in keys]), labels

@@ -6,14 +6,21 @@ photos and keep the fine-tuned one only if it wins by more than the fold-to-fold
 accuracy on the validation photos, which neither the choice nor any training (early stopping included) has seen
 (lesson 06: pick by CV, touch the test split once). It writes a self-describing model, `metrics.json` and figures
 to `--out`. Bad input is a one-line TrainInputError naming the fix.
+
+Under `torchrun --nproc-per-node N` the same command runs on N processes: each extracts its share of the photos
+into the shared per-photo cache, rank 0 alone fits the probe and makes the choice (broadcast to the others), the
+kept top stage is fine-tuned with DistributedDataParallel on all of them (the batch per process is divided so the
+effective batch stays the single-process one), and rank 0 alone prints and writes the outputs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from . import efficientnet_lite, feature_store, images, models, surgery
+from . import distributed, efficientnet_lite, feature_store, images, models, surgery
 from .errors import TLCourseError
 from .features import linear_probe, probe_estimator
 from .runtime import seed_everything
@@ -31,6 +38,7 @@ from .train import EarlyStopping, History, fit
 CUT = "stage6"  # fine-tuning "the top stage" = the layers above stage6 (stage7 + head), trained on cached maps
 MODEL_FILE = "model.pt"
 NOISE_SE = 2.0  # fine-tuning is kept only if its mean fold accuracy beats the probe's by more than 2 standard errors
+BATCH = 32  # photos' maps per fine-tuning step (divided among the processes under torchrun)
 STOP_FRACTION = 0.2  # of each class's photos given to fine-tuning, held out from its fit to early-stop on
 
 
@@ -263,7 +271,8 @@ def fine_tune_top(
         ],
         weight_decay=1e-4,
     )
-    train = DataLoader(TensorDataset(maps[fit_idx], labels[fit_idx]), batch_size=32, shuffle=True)
+    per_process = max(1, BATCH // distributed.world_size())  # under torchrun: the same effective batch as one process
+    train = DataLoader(TensorDataset(maps[fit_idx], labels[fit_idx]), batch_size=per_process, shuffle=True)
     stop = DataLoader(TensorDataset(maps[stop_idx], labels[stop_idx]), batch_size=128) if len(stop_idx) else None
     history = fit(
         net,
@@ -433,6 +442,7 @@ def _choice(backbone, feats: dict, num_classes: int, cfg: TrainConfig, seconds: 
         cv = cross_validate(backbone, train_only, num_classes, cfg)
         seconds["cross_validation"] = time.perf_counter() - t0
     chosen, why = choose(cv, cfg.fine_tune, skipped)
+    chosen, why, cv = distributed.broadcast_object((chosen, why, cv))  # rank 0's choice, made once, for every rank
     if cv is not None:
         print(f"choice: {cv['method']}")
         for name, c in cv["candidates"].items():
@@ -446,7 +456,7 @@ def _heads(backbone, feats: dict, num_classes: int, cfg: TrainConfig, seconds: d
     """The choice first, then the kept model fitted on all the training photos; returns it and the numbers."""
     chosen, why, choice = _choice(backbone, feats, num_classes, cfg, seconds)
     t0 = time.perf_counter()
-    head, probe = fit_probe(feats, num_classes)  # always fitted: cheap, and reported beside the kept model
+    head, probe = fit_probe(feats, num_classes) if distributed.is_main() else (None, None)  # beside the kept model
     seconds["probe"] = time.perf_counter() - t0
     top = history = fine_tune = None
     if chosen == "fine-tuned":
@@ -503,8 +513,34 @@ def _write_outputs(cfg: TrainConfig, backbone, train, val, feats, result: dict, 
     return metrics
 
 
+@contextlib.contextmanager
+def _only_rank0_speaks():
+    """Under torchrun, ranks other than 0 print and warn nothing: rank 0 says everything once, for all."""
+    if distributed.is_main():
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def train_recipe(cfg: TrainConfig) -> dict:
-    """Run the whole recipe; returns the metrics written to `--out/metrics.json`."""
+    """Run the whole recipe; returns the metrics written to `--out/metrics.json` (rank 0's; {} on other ranks).
+
+    Launched by torchrun, it joins the process group first (gloo on the CPU, nccl on CUDA) and leaves it at the end.
+    """
+    device = distributed.setup(cfg.device)
+    if distributed.is_initialized():
+        cfg = replace(cfg, device=str(device), progress=cfg.progress and distributed.is_main())
+    try:
+        with _only_rank0_speaks():
+            return _run_recipe(cfg)
+    finally:
+        distributed.teardown()
+
+
+def _run_recipe(cfg: TrainConfig) -> dict:
+    """The recipe's steps in order: data, features, the choice and the kept model, then rank 0's outputs."""
     seconds = {"start": time.perf_counter()}
     check_options(cfg)
     seed_everything(cfg.seed)
@@ -516,8 +552,11 @@ def train_recipe(cfg: TrainConfig) -> dict:
     t0 = time.perf_counter()
     feats = extract(backbone, train, val, cfg)
     seconds["features"] = time.perf_counter() - t0
-    print(f"features: {len(train) + len(val)} photos in {seconds['features']:.1f} s (cached per photo)")
+    shared = f", shared by {distributed.world_size()} processes" if distributed.is_initialized() else ""
+    print(f"features: {len(train) + len(val)} photos in {seconds['features']:.1f} s (cached per photo{shared})")
     result = _heads(backbone, feats, len(train.classes), cfg, seconds)
+    if not distributed.is_main():
+        return {}
     metrics = _write_outputs(cfg, backbone, train, val, feats, result, report, seconds)
     print(
         f"val accuracy {metrics['val_accuracy']:.1%} ({len(val)} photos neither the choice nor training used); "
