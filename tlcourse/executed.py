@@ -179,7 +179,8 @@ def _coalesce(outputs: list) -> list:
     """Consecutive stream outputs of one stream merged, carriage-return overwrites applied (as a terminal shows)."""
     merged: list = []
     for out in outputs:
-        if out.output_type == "stream" and merged and merged[-1].output_type == "stream" and merged[-1].name == out.name:
+        last = merged[-1] if merged else None
+        if out.output_type == "stream" and last is not None and last.output_type == "stream" and last.name == out.name:
             merged[-1].text += out.text
         else:
             merged.append(copy.deepcopy(out))
