@@ -61,8 +61,8 @@ def test_staged_lesson_folds_solutions_and_links_downloads(tmp_path):
     (tmp_path / "src" / "downloads").mkdir()
     sitebuild.stage_lesson(lesson, tmp_path / "build" / "executed" / lesson.name, tmp_path / "src")
     page = nbformat.read(tmp_path / "src" / "lessons" / lesson.name, as_version=4)
-    title, box, solution, check, widget = page.cells
-    assert title.source.startswith("# 03 ·") and "{download}`03_tiny.ipynb" in box.source and "2 min 05 s" in box.source
+    title, box, intro, solution, check, widget = page.cells
+    assert title.source == "# 03 · A tiny lesson" and intro.source == "What it is about." and "{download}`03_tiny.ipynb" in box.source and "2 min 05 s" in box.source
     assert "hide-input" in solution.metadata.tags
     assert solution.metadata.mystnb["code_prompt_show"] == "Show the solution"
     assert "tags" not in check.metadata  # the check cell stays in view

@@ -123,6 +123,14 @@ def _download_cell(name: str, info: dict) -> nbformat.NotebookNode:
     )
 
 
+def _insert_after_title(nb, cell) -> None:
+    """Put `cell` right under the lesson's title: the first markdown cell is split after its heading line."""
+    first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
+    title, _, rest = nb.cells[first].source.strip().partition("\n")
+    nb.cells[first].source = title
+    nb.cells[first + 1 : first + 1] = [cell] + ([nbformat.v4.new_markdown_cell(rest.strip())] if rest.strip() else [])
+
+
 def stage_lesson(lesson: Path, executed: Path, out_dir: Path) -> None:
     """Write the lesson's page source (executed copy, solutions folded, download box) and its downloads."""
     nb = nbformat.read(executed, as_version=4)
@@ -133,8 +141,7 @@ def stage_lesson(lesson: Path, executed: Path, out_dir: Path) -> None:
             _hide_solution(cell)
         for out in cell.get("outputs", []):
             _widget_note(out)
-    first_markdown = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
-    nb.cells.insert(first_markdown + 1, _download_cell(lesson.stem, nb.metadata[METADATA_KEY]))
+    _insert_after_title(nb, _download_cell(lesson.stem, nb.metadata[METADATA_KEY]))
     nbformat.write(nb, out_dir / "lessons" / lesson.name)
     source = nbformat.read(lesson, as_version=4)
     shutil.copyfile(lesson, out_dir / "downloads" / lesson.name)
