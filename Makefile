@@ -34,7 +34,8 @@ test: $(BIN)/tlcourse lint  ## lint, then unit tests, every notebook top to bott
 	$(MAKE) --no-print-directory -j2 --output-sync=target $(TEST_GROUPS)
 
 test-units: $(BIN)/tlcourse
-	$(BIN)/python -m pytest -q --durations=8 tests --deselect tests/test_student_notebooks.py::test_student_notebook_runs_with_only_stub_errors
+	$(BIN)/python -m pytest -q --durations=8 tests --deselect tests/test_student_notebooks.py::test_student_notebook_runs_with_only_stub_errors \
+	  --ignore=tests/test_site_built.py --ignore=tests/test_site_browser.py
 
 test-lessons: $(BIN)/tlcourse
 	$(BIN)/python -m pytest -q --durations=10 --nbval-lax notebooks
@@ -68,10 +69,10 @@ site: $(BIN)/tlcourse  ## the course site into build/site/ (open build/site/inde
 	@$(BIN)/python -c "import myst_nb" 2>/dev/null || $(BIN)/python -m pip install -q -e '.[site]'
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m tlcourse.sitebuild
 
-# The built site, checked: internal links, every lesson page with its figures, no error output (tests/test_site.py);
+# The built site, checked: internal links, every lesson page with its figures, no error output (tests/test_site_built.py);
 # then a real Chromium on it (tests/test_site_browser.py). Fails, never skips, when build/site/ is missing.
 test-site: $(BIN)/tlcourse
-	TLCOURSE_REQUIRE_SITE=1 $(BIN)/python -m pytest -q tests/test_site.py tests/test_site_browser.py
+	TLCOURSE_REQUIRE_SITE=1 $(BIN)/python -m pytest -q tests/test_site_built.py tests/test_site_browser.py
 
 bench: $(BIN)/tlcourse  ## benchmarks (not part of the tests); writes benchmarks/results/*.json
 	$(BIN)/python benchmarks/bench.py

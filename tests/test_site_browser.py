@@ -41,7 +41,7 @@ def browser(tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-site")
     with sync_api.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, args=FLAGS, headless=True, viewport={"width": 1300, "height": 900}
+            str(profile), executable_path=CHROMIUM, args=FLAGS, headless=True, viewport={"width": 1440, "height": 900}
         )
         yield context
         context.close()
