@@ -33,7 +33,8 @@ def _lesson(repo: Path, name: str = "03_tiny") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
     executed = nbformat.read(path, as_version=4)
-    executed.cells[3].outputs = [nbformat.v4.new_output("display_data", data=WIDGET_DATA)]
+    bar = nbformat.v4.new_output("display_data", data={"text/plain": ""})  # a progress bar that vanished
+    executed.cells[3].outputs = [nbformat.v4.new_output("display_data", data=WIDGET_DATA), bar]
     executed.metadata[METADATA_KEY] = {**RUN, "fingerprint": fingerprint(path)}
     (repo / "build" / "executed").mkdir(parents=True, exist_ok=True)
     nbformat.write(executed, repo / "build" / "executed" / path.name)
@@ -63,7 +64,7 @@ def test_staged_lesson_folds_solutions_and_links_downloads(tmp_path):
     assert "hide-input" in solution.metadata.tags
     assert solution.metadata.mystnb["code_prompt_show"] == "Show the solution"
     assert "tags" not in check.metadata  # the check cell stays in view
-    assert widget.outputs[0].data == {"text/plain": sitebuild.WIDGET_NOTE}
+    assert [o.data for o in widget.outputs] == [{"text/plain": sitebuild.WIDGET_NOTE}]
     assert nbformat.read(tmp_path / "src" / "downloads" / lesson.name, as_version=4) == nbformat.read(lesson, 4)
     student = nbformat.read(tmp_path / "src" / "downloads" / "03_tiny_student.ipynb", as_version=4)
     assert STUB in student.cells[1].source and "return 2 * x" not in student.cells[1].source

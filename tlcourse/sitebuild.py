@@ -97,6 +97,11 @@ def _widget_note(out) -> None:
         out.data = {"text/plain": WIDGET_NOTE}
 
 
+def _shows_something(out) -> bool:
+    """False for an output that is only an empty text: what a vanished progress bar (leave=False) leaves."""
+    return out.get("data", {"text/plain": "x"}) != {"text/plain": ""}
+
+
 def format_seconds(seconds: float) -> str:
     """'2 min 05 s' (or '48 s'): a lesson's measured time as the landing page shows it."""
     minutes, rest = divmod(round(seconds), 60)
@@ -141,6 +146,8 @@ def stage_lesson(lesson: Path, executed: Path, out_dir: Path) -> None:
             _hide_solution(cell)
         for out in cell.get("outputs", []):
             _widget_note(out)
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if _shows_something(o)]
     _insert_after_title(nb, _download_cell(lesson.stem, nb.metadata[METADATA_KEY]))
     nbformat.write(nb, out_dir / "lessons" / lesson.name)
     source = nbformat.read(lesson, as_version=4)
