@@ -84,6 +84,7 @@ class NotebookRecorder:
         self.cells: dict[int, CellRecord] = {}
         self.displays: dict[str, list[dict]] = {}  # display_id -> the outputs it names (any cell)
         self.complete = True
+        self.fingerprint = fingerprint(notebook_path)  # the code as the kernel starts, before the cells import it
         self._wait_for_iopub()
 
     def _wait_for_iopub(self, tries: int = 30) -> None:
@@ -167,7 +168,7 @@ class NotebookRecorder:
             "cpus": os.cpu_count(),
             "load_average": [round(x, 2) for x in os.getloadavg()],
             "machine": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
-            "fingerprint": fingerprint(self.path),
+            "fingerprint": self.fingerprint,
         }
         return nb
 
