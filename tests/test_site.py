@@ -99,3 +99,14 @@ def test_lesson_map_links_every_lesson_with_its_measured_time(tmp_path):
     assert "| [03 · A tiny lesson](lessons/00_welcome.ipynb) | 48 s |" in table
     assert "(lessons/01_pretraining.ipynb) | 2 min 05 s |" in table and "**2 min 53 s**" in table
     assert sitebuild.format_seconds(59.6) == "1 min 00 s"
+
+
+def test_fresh_copies_are_used_as_they_are_and_stale_ones_only_on_request(tmp_path, monkeypatch, capsys):
+    lesson = _lesson(tmp_path)
+    assert sitebuild.ensure_executed(tmp_path)["03_tiny"]["seconds"] == RUN["seconds"]  # fresh: nothing runs
+    nb = nbformat.read(lesson, as_version=4)
+    nb.cells[2].source = "checks.check_f(f, strict=True)"
+    nbformat.write(nb, lesson)
+    monkeypatch.setenv("TLCOURSE_SITE_REUSE", "1")
+    assert sitebuild.ensure_executed(tmp_path)["03_tiny"]["seconds"] == RUN["seconds"]
+    assert "03_tiny.ipynb: the notebook's cells changed since it ran; reused" in capsys.readouterr().err

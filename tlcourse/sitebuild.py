@@ -56,7 +56,7 @@ def ensure_executed(repo: Path = REPO) -> dict[str, dict]:
     """Run (once, under nbval) the lessons whose executed copy is missing or stale; returns each lesson's run."""
     executed = repo / "build" / "executed"
     todo = {p: r for p in lessons(repo) if (r := stale_reason(p, executed / p.name))}
-    if todo and os.environ.get("TLCOURSE_SITE_REUSE") == "1":
+    if os.environ.get("TLCOURSE_SITE_REUSE") == "1":  # drafts: keep stale copies, run only missing ones
         for p, reason in todo.items():
             if (executed / p.name).exists():
                 print(f"warning: {p.name}: {reason}; reused as it is (TLCOURSE_SITE_REUSE=1)", file=sys.stderr)
@@ -66,13 +66,10 @@ def ensure_executed(repo: Path = REPO) -> dict[str, dict]:
             print(f"{p.name}: {reason}: running it once (nbval)", flush=True)
         cmd = [sys.executable, "-m", "pytest", "-q", "--nbval-lax", *[str(p.relative_to(repo)) for p in todo]]
         subprocess.run(cmd, cwd=repo, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}, check=False)
-    runs = {}
-    for p in lessons(repo):
-        info = executed_info(executed / p.name)
-        if info is None:
-            raise SiteError(f"{p.name}: no executed copy in {executed} (its run failed part-way?): run `make test`")
-        runs[p.stem] = info
-    return runs
+        for p in todo:
+            if reason := stale_reason(p, executed / p.name):
+                raise SiteError(f"{p.name}: {reason} after running it (did a cell fail to finish?): run `make test`")
+    return {p.stem: executed_info(executed / p.name) for p in lessons(repo)}
 
 
 def _errors(nb) -> list[str]:
