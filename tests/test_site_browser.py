@@ -98,6 +98,7 @@ def test_solutions_are_folded_until_clicked(browser):
     shot(page, "solution_folded")
     first.locator("summary").click()
     assert code.is_visible() and "BEGIN SOLUTION" in code.inner_text()
+    page.wait_for_timeout(800)  # the fold opens with a fade: let it finish before the screenshot
     shot(page, "solution_open")
 
 
