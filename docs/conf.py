@@ -52,6 +52,7 @@ nitpick_ignore_regex = [
 html_theme = "sphinx_book_theme"
 html_title = "tlcourse: transfer learning, by doing it"
 html_last_updated_fmt = None
+html_copy_source = False  # the pages are the sources: no second copy of every executed notebook (5 MB)
 html_theme_options = {
     "home_page_in_toc": True,
     "show_navbar_depth": 1,

@@ -170,7 +170,7 @@ def lesson_map(runs: dict[str, dict], repo: Path = REPO) -> str:
     note = (
         f"\nMeasured in one real run of every lesson (`make test`, which runs each notebook top to bottom under "
         f"nbval; the same run made the outputs on these pages): {run_line(first).rsplit(', finished', 1)[0]}, "
-        "with the unit tests running alongside. Times include starting the kernel.\n"
+        "Times include starting the kernel; other work on the machine (the load average above) makes them longer.\n"
     )
     return "\n".join(rows) + "\n" + note
 
