@@ -27,14 +27,15 @@ def _lesson(repo: Path, name: str = "03_tiny") -> Path:
         nbformat.v4.new_markdown_cell("# 03 · A tiny lesson\n\nWhat it is about."),
         nbformat.v4.new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"),
         nbformat.v4.new_code_cell("checks.check_f(f)"),
-        nbformat.v4.new_code_cell("interact(plot)"),
+        nbformat.v4.new_code_cell("interact(plot);"),
     ]
     path = repo / "notebooks" / f"{name}.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
     executed = nbformat.read(path, as_version=4)
     bar = nbformat.v4.new_output("display_data", data={"text/plain": ""})  # a progress bar that vanished
-    executed.cells[3].outputs = [nbformat.v4.new_output("display_data", data=WIDGET_DATA), bar]
+    result = nbformat.v4.new_output("execute_result", data={"text/plain": "<function plot>"}, execution_count=1)
+    executed.cells[3].outputs = [nbformat.v4.new_output("display_data", data=WIDGET_DATA), bar, result]
     executed.metadata[METADATA_KEY] = {**RUN, "fingerprint": fingerprint(path)}
     (repo / "build" / "executed").mkdir(parents=True, exist_ok=True)
     nbformat.write(executed, repo / "build" / "executed" / path.name)
@@ -85,7 +86,7 @@ def test_stale_copies_are_named_with_why(tmp_path):
     executed = tmp_path / "build" / "executed" / lesson.name
     assert sitebuild.stale_reason(lesson, executed) is None
     nb = nbformat.read(lesson, as_version=4)
-    nb.cells[3].source = "interact(plot, x=(0, 1))"
+    nb.cells[3].source = "interact(plot, x=(0, 1));"
     nbformat.write(nb, lesson)
     assert sitebuild.stale_reason(lesson, executed) == "the notebook's cells changed since it ran"
     assert sitebuild.stale_reason(lesson, tmp_path / "missing.ipynb") == "no executed copy"
