@@ -35,7 +35,6 @@ def show_images(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    plt.close(fig)  # a notebook shows the returned figure once; left open, it would be drawn again at the cell's end
     return fig
 
 
@@ -87,7 +86,6 @@ def plot_filters(weight: torch.Tensor, ncols: int = 8, title: str = "First-layer
         ax.imshow(f.permute(1, 2, 0).numpy(), interpolation="nearest")
     fig.suptitle(title)
     fig.tight_layout()
-    plt.close(fig)  # shown once, as the cell's result
     return fig
 
 
