@@ -8,7 +8,7 @@ EXTRAS ?= test
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: lab setup test test-units test-lessons test-student unit lint format notebooks student nbgrader-metadata bench executed clean-cache
+.PHONY: lab setup test test-units test-lessons test-student unit lint format notebooks student nbgrader-metadata bench executed site test-site clean-cache
 
 $(BIN)/tlcourse: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,8 @@ test: $(BIN)/tlcourse lint  ## lint, then unit tests, every notebook top to bott
 	$(MAKE) --no-print-directory -j2 --output-sync=target $(TEST_GROUPS)
 
 test-units: $(BIN)/tlcourse
-	$(BIN)/python -m pytest -q --durations=8 tests --deselect tests/test_student_notebooks.py::test_student_notebook_runs_with_only_stub_errors
+	$(BIN)/python -m pytest -q --durations=8 tests --deselect tests/test_student_notebooks.py::test_student_notebook_runs_with_only_stub_errors \
+	  --ignore=tests/test_site_built.py --ignore=tests/test_site_browser.py
 
 test-lessons: $(BIN)/tlcourse
 	$(BIN)/python -m pytest -q --durations=10 --nbval-lax notebooks
@@ -45,11 +46,11 @@ test-student: $(BIN)/tlcourse
 	$(BIN)/python -m pytest -q --durations=10 tests/test_student_notebooks.py -k test_student_notebook_runs_with_only_stub_errors
 
 lint: $(BIN)/tlcourse  ## ruff: the lint rules and the formatting in pyproject.toml
-	$(BIN)/ruff check tlcourse tests benchmarks
-	$(BIN)/ruff format --check tlcourse tests benchmarks
+	$(BIN)/ruff check tlcourse tests benchmarks docs conftest.py
+	$(BIN)/ruff format --check tlcourse tests benchmarks docs conftest.py
 
 format: $(BIN)/tlcourse  ## ruff format: apply the formatter
-	$(BIN)/ruff format tlcourse tests benchmarks
+	$(BIN)/ruff format tlcourse tests benchmarks docs conftest.py
 
 unit: $(BIN)/tlcourse  ## unit tests only
 	$(BIN)/python -m pytest -q tests
@@ -60,9 +61,20 @@ student: $(BIN)/tlcourse  ## student notebooks (solutions stubbed) into student/
 nbgrader-metadata: $(BIN)/tlcourse  ## after editing an exercise: split check cells off and rewrite nbgrader metadata
 	$(BIN)/tlcourse student --nbgrader-metadata --source notebooks
 
-executed: $(BIN)/tlcourse  ## executed copies of the notebooks (with outputs) into build/executed/
-	mkdir -p build/executed
-	$(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=600 --output-dir build/executed notebooks/*.ipynb
+# The lessons' nbval run (test-lessons, part of `make test`) leaves each executed lesson in build/executed/ (conftest.py,
+# tlcourse/executed.py): outputs, each cell's timestamps and the lesson's seconds. `make executed` is that run alone.
+executed: test-lessons  ## executed copies of the notebooks (with outputs) into build/executed/
+
+# The course site, from build/executed/ (lessons whose copy is missing or stale run once, the same way).
+# Needs the site extra: make setup EXTRAS=test,classroom,site. TLCOURSE_SITE_REUSE=1 keeps stale copies (drafts only).
+site: $(BIN)/tlcourse  ## the course site into build/site/ (open build/site/index.html)
+	@$(BIN)/python -c "import myst_nb" 2>/dev/null || $(BIN)/python -m pip install -q -e '.[site]'
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m tlcourse.sitebuild
+
+# The built site, checked: internal links, every lesson page with its figures, no error output (tests/test_site_built.py);
+# then a real Chromium on it (tests/test_site_browser.py). Fails, never skips, when build/site/ is missing.
+test-site: $(BIN)/tlcourse
+	TLCOURSE_REQUIRE_SITE=1 $(BIN)/python -m pytest -q tests/test_site_built.py tests/test_site_browser.py
 
 bench: $(BIN)/tlcourse  ## benchmarks (not part of the tests); writes benchmarks/results/*.json
 	$(BIN)/python benchmarks/bench.py
