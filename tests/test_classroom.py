@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from tlcourse.checks import CATALOG
-from tlcourse.classroom import exercise_names, mark_nbgrader
+from tlcourse.classroom.metadata import exercise_names, mark_nbgrader
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 LESSONS = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if "### BEGIN SOLUTION" in p.read_text())

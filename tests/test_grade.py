@@ -5,7 +5,7 @@ import csv
 import nbformat
 import pytest
 
-from tlcourse.cli import main
+from tlcourse.classroom.cli import main
 
 IMPORTS = "import numpy as np\nfrom tlcourse import checks"
 RIGHT = {

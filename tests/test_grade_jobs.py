@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from tests.test_grade import RIGHT, lesson06, stub
-from tlcourse.cli import main
+from tlcourse.classroom.cli import main
 
 
 def table(path):

@@ -6,9 +6,9 @@ import nbformat
 import pytest
 
 from tests.test_grade import CHECKS, IMPORTS, RIGHT, lesson06, stub
-from tlcourse import tamper, verdicts
 from tlcourse.checks.logbook import logbook_path
-from tlcourse.cli import main
+from tlcourse.classroom import tamper, verdicts
+from tlcourse.classroom.cli import main
 
 STUBS = {name: stub(name) for name in RIGHT}
 # Replaces the three check functions with ones that print a pass, reaching the module without naming `checks`.

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tlcourse.classroom import exercise_names, mark_nbgrader
+from tlcourse.classroom.metadata import exercise_names, mark_nbgrader
 
 pytest.importorskip("nbgrader", reason="nbgrader not installed: pip install -e '.[classroom]'")
 from nbgrader.api import Gradebook

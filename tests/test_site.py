@@ -11,8 +11,8 @@ import nbformat
 import pytest
 
 from tlcourse import sitebuild
+from tlcourse.classroom.student import STUB
 from tlcourse.executed import METADATA_KEY, fingerprint
-from tlcourse.student import STUB
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "build" / "site"

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tlcourse.student import BEGIN, make_student_notebooks, strip_solutions
+from tlcourse.classroom.student import BEGIN, make_student_notebooks, strip_solutions
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 LESSONS = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb") if BEGIN in p.read_text())

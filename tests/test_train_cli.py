@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tlcourse import cli, images, models, recipe
+from tlcourse import images, models, recipe
+from tlcourse.classroom import cli
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 

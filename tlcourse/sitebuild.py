@@ -20,8 +20,8 @@ from pathlib import Path
 
 import nbformat
 
+from .classroom.student import BEGIN, student_notebook
 from .executed import METADATA_KEY, executed_info, fingerprint
-from .student import BEGIN, student_notebook
 
 REPO = Path(__file__).resolve().parent.parent
 WIDGET = "application/vnd.jupyter.widget-view+json"

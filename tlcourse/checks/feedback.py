@@ -4,7 +4,7 @@ A check prints a green line when the answer is right, raises ExerciseError (one 
 wall) when it is wrong, and lets NotImplementedError through when the exercise is not attempted. Each call also
 records an `Outcome`: in `outcomes()`, in the learner's logbook (`logbook`: their progress, unless TLCOURSE_PROGRESS=0)
 and, with TLCOURSE_CHECK_LOG set, as one JSON line in that file. `tlcourse grade` trusts none of these: it runs
-fresh copies of the checks itself (`tlcourse.verdicts`).
+fresh copies of the checks itself (`tlcourse.classroom.verdicts`).
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ Layout: `SUBMISSIONS_DIR/<student>/<NN_name>.ipynb`. The folder name is the stud
 prefix the lesson (keep the released file names). Deeper folders work too (nbgrader's
 `submitted/<student>/<assignment>/<notebook>.ipynb`): the first folder under SUBMISSIONS_DIR is the student.
 Each notebook runs in a fresh kernel with `allow_errors`, so one wrong exercise never hides the others. Points come
-only from the grader's own verdicts (`tlcourse.verdicts`: every check call runs from fresh copies of the check code
+only from the grader's own verdicts (`verdicts`: every check call runs from fresh copies of the check code
 read before any student code ran, its answer read from that cell's output with a one-time nonce); nothing the
 student's code can write (the `checks` module, its outcome list, a log file) is read for points. Tampering seen in
-the source, in the kernel after the run, or on disk is named in the row as `tampered: ...` (`tlcourse.tamper`).
+the source, in the kernel after the run, or on disk is named in the row as `tampered: ...` (`tamper`).
 A notebook that cannot be read, runs out of time, or lost its check cells gets a named error in its row and the
 others are graded as usual. Student code runs with your permissions: grade in a container or a throwaway account.
 """
@@ -25,9 +25,9 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from ..checks import CATALOG, LOG_ENV, Outcome
+from ..checks.logbook import PROGRESS_ENV
 from . import tamper, verdicts
-from .checks import CATALOG, LOG_ENV, Outcome
-from .checks.logbook import PROGRESS_ENV
 
 MISSING = "not submitted"
 

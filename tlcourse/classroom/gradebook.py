@@ -6,7 +6,7 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
-from .checks import CATALOG
+from ..checks import CATALOG
 from .grade import MISSING, NotebookResult
 
 ICONS = {"passed": "✅", "failed": "❌", "not attempted": "⬜", "error": "⚠️"}

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 
+from ..checks import CATALOG, Outcome
+from ..errors import TLCourseError
 from . import tamper, verdicts
-from .checks import CATALOG, Outcome
-from .errors import TLCourseError
 from .grade import NotebookResult, find_submissions, grade_notebook
 
 

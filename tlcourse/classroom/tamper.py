@@ -1,6 +1,6 @@
 """Naming tampering in a submission: code that reaches for the grading machinery, seen in the source and in the kernel.
 
-The grader's verdicts do not depend on any of this (`tlcourse.verdicts` runs fresh copies of the checks). This module
+The grader's verdicts do not depend on any of this (`verdicts` runs fresh copies of the checks). This module
 tells the instructor *that* a student tried: each finding becomes `tampered: ...` in the student's row.
 - In the source (`source_findings`): assigning to `checks.<anything>`, rebinding the name `checks`, touching the
   outcome records (`record`, `Outcome`, `_OUTCOMES`, TLCOURSE_CHECK_LOG), reloading modules or editing `sys.modules`
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import nbformat
 
-from .checks import Outcome
+from ..checks import Outcome
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the whole tlcourse package
 RECORD_NAMES = {"record", "Outcome", "_OUTCOMES", "LOG_ENV", "CATALOG", "RECORD_TO_FILES", "logbook"}
 HOOK_CALLS = {
     "sys.settrace": "traces the interpreter",

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import checks, kernel_checks
-from .checks import CATALOG, Outcome
+from .. import checks
+from ..checks import CATALOG, Outcome
+from . import kernel_checks
 
 CHECKS_DIR = Path(checks.__file__).resolve().parent
 KERNEL_CODE = Path(kernel_checks.__file__).read_text(encoding="utf-8")

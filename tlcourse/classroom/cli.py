@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import data
-from .errors import TLCourseError
+from .. import data
+from ..errors import TLCourseError
 
 
 def _human(n: float) -> str:
@@ -60,7 +60,7 @@ def cmd_verify(args) -> int:
 
 def cmd_doctor(_args) -> int:
     """Report versions, device, datasets and weights; exit 0 all ready, 1 own images only, 2 not usable."""
-    from .doctor import doctor_status
+    from ..doctor import doctor_status
 
     return doctor_status()
 
@@ -68,7 +68,7 @@ def cmd_doctor(_args) -> int:
 def cmd_student(args) -> int:
     """Write student versions of the lesson notebooks, or (--nbgrader-metadata) mark the lessons for nbgrader."""
     if args.nbgrader_metadata:
-        from .classroom import write_nbgrader_metadata
+        from .metadata import write_nbgrader_metadata
 
         changed = write_nbgrader_metadata(args.source)
         for path in changed:
@@ -86,7 +86,7 @@ def cmd_train(args) -> int:
     """Train a classifier on one's own photos (logic in tlcourse.recipe)."""
     from pathlib import Path
 
-    from .recipe import TrainConfig, train_recipe
+    from ..recipe import TrainConfig, train_recipe
 
     cfg = TrainConfig(
         data=Path(args.data) if args.data else None,
@@ -111,7 +111,7 @@ def cmd_predict(args) -> int:
     """Print the top-k classes with probabilities for each photo."""
     from pathlib import Path
 
-    from .recipe import predict_report
+    from ..recipe import predict_report
 
     for line in predict_report(Path(args.model), [Path(p) for p in args.photos], k=args.k):
         print(line)
@@ -120,7 +120,7 @@ def cmd_predict(args) -> int:
 
 def _add_train_parsers(sub) -> None:
     """The `train` and `predict` subcommands: one's own photos."""
-    from .models import KNOWN_BACKBONES
+    from ..models import KNOWN_BACKBONES
 
     p = sub.add_parser("train", help="train a classifier on your own photos (checks data, probe, fine-tune if it pays)")
     p.add_argument("data", nargs="?", help="folder with train/ and val/ (or class folders to split)")
@@ -160,8 +160,8 @@ def _add_train_parsers(sub) -> None:
 
 def cmd_grade(args) -> int:
     """Run every submitted notebook (or merge shards' results), then write the grades CSV and feedback files."""
-    from .grade_jobs import grade_all, merge
     from .gradebook import write_csv, write_feedback
+    from .jobs import grade_all, merge
 
     if args.merge:
         results = merge(args.merge)
@@ -187,7 +187,7 @@ def cmd_grade(args) -> int:
 
 def cmd_progress(args) -> int:
     """Print the learner's progress: a row per lesson (from the local logbook), and the next lesson to do."""
-    from .checks.logbook import enabled, logbook_path, progress
+    from ..checks.logbook import enabled, logbook_path, progress
 
     print(progress(args.lesson))
     where = f"recorded in {logbook_path()}"
