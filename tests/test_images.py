@@ -225,13 +225,13 @@ def test_feature_store_serves_any_split_without_the_backbone(tmp_path, tmp_data)
     model.register_forward_pre_hook(lambda _m, args: images_seen.append(len(args[0])))
     ds = image_folder(tmp_path / "imgs", T.Compose([T.Resize((64, 64)), T.ToTensor()]))
     train, val = split(ds, val_fraction=0.25, seed=0)
-    f_train, y_train = feature_store.image_features(model, train, info, device="cpu", progress=False)
+    f_train, y_train = feature_store.image_features(model, train, info=info, device="cpu", progress=False)
     assert sum(images_seen) == len(train) == 6 and f_train.shape == (6, 1280)
-    f_all, y_all = feature_store.image_features(model, ds, info, device="cpu", progress=False)
+    f_all, y_all = feature_store.image_features(model, ds, info=info, device="cpu", progress=False)
     assert sum(images_seen) == 8  # only the 2 val images were new
     for seed in (1, 2, 3):  # new splits: nothing computed
         for part in split(ds, val_fraction=0.5, seed=seed):
-            feature_store.image_features(model, part, info, device="cpu", progress=False)
+            feature_store.image_features(model, part, info=info, device="cpu", progress=False)
     assert sum(images_seen) == 8
     index = {p: i for i, (p, _) in enumerate(ds.samples)}
     assert torch.equal(f_train, f_all[[index[p] for p, _ in train.samples]]) and y_all.tolist() == ds.targets
@@ -239,5 +239,5 @@ def test_feature_store_serves_any_split_without_the_backbone(tmp_path, tmp_data)
     for i, (p, _) in enumerate(ds.samples):
         (copy / ds.classes[ds.targets[i]]).mkdir(parents=True, exist_ok=True)
         (copy / ds.classes[ds.targets[i]] / f"renamed{i}.jpg").write_bytes(p.read_bytes())
-    feature_store.image_features(model, image_folder(copy, ds.transform), info, device="cpu", progress=False)
+    feature_store.image_features(model, image_folder(copy, ds.transform), info=info, device="cpu", progress=False)
     assert sum(images_seen) == 8

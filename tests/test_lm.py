@@ -69,7 +69,7 @@ def test_fit_pretrains_on_next_tokens(corpus):
     history = train.fit(
         model,
         DataLoader(TensorDataset(blocks, blocks), batch_size=4, shuffle=True),
-        lm.sentence_loader(corpus.dev, pad_id=corpus.vocab.pad_id),
+        lm.sequence_loader(corpus.dev, pad_id=corpus.vocab.pad_id),
         optimizer=torch.optim.AdamW(model.parameters(), lr=1e-2),
         epochs=15,
         loss_fn=gpt.NextTokenLoss(corpus.vocab.pad_id),

@@ -11,7 +11,6 @@ store. Each photo goes through the backbone once, on one rank.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
@@ -19,12 +18,12 @@ from torch import nn
 
 from . import distributed
 from .download import sha256_while_unchanged
-from .features import compute_features
+from .features import compute_features, features_key
 from .images import ImageFiles
 from .models import BackboneInfo
 from .paths import cache_dir
 from .runtime import pick_device
-from .storage import atomic_save, weights_fingerprint
+from .storage import atomic_save
 
 
 def content_hash(path: Path) -> str:
@@ -34,15 +33,9 @@ def content_hash(path: Path) -> str:
 
 def store_path(model: nn.Module, dataset: ImageFiles, layer: str, pool: bool) -> Path:
     """The store for this backbone's weights, layer, pooling, transform and decoding size."""
-    parts = [
-        type(model).__name__,
-        weights_fingerprint(model),
-        layer,
-        f"pool={pool}",
-        repr(dataset.transform),
-        f"min_side={dataset.min_side}",
-    ]
-    return cache_dir("image_features") / f"{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:24]}.pt"
+    return (
+        cache_dir("image_features") / f"{features_key(model, dataset, layer, pool, f'min_side={dataset.min_side}')}.pt"
+    )
 
 
 def _load_store(path: Path) -> dict[str, torch.Tensor]:
@@ -71,8 +64,8 @@ def _add_to_store(path: Path, store: dict[str, torch.Tensor], computed: dict) ->
 def image_features(
     model: nn.Module,
     dataset: ImageFiles,
-    info: BackboneInfo | None = None,
     layer: str | None = None,
+    info: BackboneInfo | None = None,
     *,
     pool: bool = True,
     batch_size: int = 32,
@@ -81,8 +74,13 @@ def image_features(
 ):
     """(features, labels) of `dataset`, computing only images whose content is not in the store yet.
 
-    Returns (features [N, ...], labels [N]) in dataset order; `pool=False` keeps feature maps.
+    Returns (features [N, ...], labels [N]) in dataset order; `pool=False` keeps feature maps. The arguments are
+    those of `features.extract_features`, in the same order.
     """
+    if isinstance(layer, BackboneInfo):
+        raise TypeError(
+            "image_features(model, dataset, layer, info): the layer comes before info, as in extract_features"
+        )
     layer = layer or (info.feature_layer if info else None)
     if layer is None:
         raise ValueError("Name the layer to extract (or pass info= from load_backbone for the default).")

@@ -24,18 +24,21 @@ from .surgery import layer_output
 from .train import EarlyStopping, fit
 
 
+def features_key(model: nn.Module, dataset, layer: str, pool: bool, *more: str) -> str:
+    """What makes features differ: backbone weights, layer, pooling, the dataset's transform (and `more`), hashed.
+
+    `cache_key` (one file per dataset) and `feature_store.store_path` (one store per backbone setting) both use it.
+    """
+    parts = [type(model).__name__, weights_fingerprint(model), layer, f"pool={pool}"]
+    parts += [repr(getattr(dataset, "transform", None)), *more]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
 def cache_key(model: nn.Module, dataset, layer: str, pool: bool = True) -> str:
     """Backbone weights + layer + pooling + transform + dataset contents, hashed into one file name."""
     if not hasattr(dataset, "fingerprint"):
         raise TypeError(f"{type(dataset).__name__} has no fingerprint(); pass cache=False to extract without a cache.")
-    parts = [
-        type(model).__name__,
-        weights_fingerprint(model),
-        layer,
-        repr(getattr(dataset, "transform", None)),
-        dataset.fingerprint(),
-    ] + ([] if pool else ["feature maps, not pooled"])
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+    return features_key(model, dataset, layer, pool, dataset.fingerprint())
 
 
 @torch.no_grad()

@@ -178,7 +178,12 @@ class PieceVocab:
     @classmethod
     def from_texts(cls, tokenizer, texts: Iterable[str], size: int) -> PieceVocab:
         """Keep the `size - 4` most frequent pieces of `texts` (ties broken by first appearance)."""
-        counts = Counter(piece for text in texts for piece in tokenizer.tokenize(text))
+        return cls.from_pieces(tokenizer, (tokenizer.tokenize(text) for text in texts), size)
+
+    @classmethod
+    def from_pieces(cls, tokenizer, tokenised: Iterable[Sequence[str]], size: int) -> PieceVocab:
+        """As `from_texts`, from texts already cut into pieces (a corpus tokenised once serves both)."""
+        counts = Counter(piece for pieces in tokenised for piece in pieces)
         return cls(tokenizer, [piece for piece, _ in counts.most_common(size - len(cls.SPECIALS))])
 
     def __len__(self) -> int:

@@ -9,9 +9,7 @@ and anything after it run on their own.
 from __future__ import annotations
 
 import math
-import pickle
 import random
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +44,7 @@ def sst2_corpus(vocab_size: int = VOCAB_SIZE) -> Corpus:
     """SST-2's train and dev sentences as ids; the vocabulary is cut from the training sentences alone."""
     tokenizer = gpt.minilm_tokenizer()
     train_pieces = [tokenizer.tokenize(s) for s in data.load_dataset("sst2", "train").sentences]
-    counts = Counter(piece for pieces in train_pieces for piece in pieces)
-    vocab = gpt.PieceVocab(tokenizer, [p for p, _ in counts.most_common(vocab_size - len(gpt.PieceVocab.SPECIALS))])
+    vocab = gpt.PieceVocab.from_pieces(tokenizer, train_pieces, vocab_size)
     dev = [vocab.encode(s) for s in data.load_dataset("sst2", "dev").sentences]
     return Corpus(vocab, [vocab.encode_pieces(pieces) for pieces in train_pieces], dev)
 
@@ -82,7 +79,7 @@ class _PadCollate:
         return x, x if targets[0] is None else torch.tensor(targets)
 
 
-def sentence_loader(
+def sequence_loader(
     sequences: Sequence[Sequence[int]],
     labels: Sequence[int] | None = None,
     *,
@@ -100,7 +97,7 @@ def sentence_loader(
 # ---------------------------------------------------------------------------------------------- measuring
 def perplexity(model: gpt.GPT, sequences: Sequence[Sequence[int]], pad_id: int = 0) -> float:
     """exp(mean next-token loss per token): how many tokens the model is 'choosing between', on average."""
-    loader = sentence_loader(sequences, pad_id=pad_id, batch_size=128)
+    loader = sequence_loader(sequences, pad_id=pad_id, batch_size=128)
     return math.exp(train.evaluate(model, loader, gpt.NextTokenLoss(pad_id))["loss"])
 
 
@@ -159,7 +156,7 @@ def pretrain_gpt(
     history = train.fit(
         model,
         loader,
-        sentence_loader(corpus.dev, pad_id=corpus.vocab.pad_id, batch_size=128),
+        sequence_loader(corpus.dev, pad_id=corpus.vocab.pad_id, batch_size=128),
         optimizer=optimizer,
         epochs=s.epochs,
         batch_scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, decay),
@@ -208,13 +205,14 @@ def load_pretrained(path=None) -> tuple[gpt.GPT, gpt.PieceVocab, list[dict]]:
 def gpt_checkpoint(rebuild: bool = False, device=None) -> Path:
     """The path of lesson 08's pretrained GPT, pretraining it first when it is missing or unreadable."""
     path = checkpoint_path()
-    if path.is_file() and not rebuild:
-        try:
-            load_pretrained(path)
-            return path
-        except (CheckpointError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as err:
-            print(f"{path} could not be used ({err}); pretraining it again.")
-    device = torch.device(device) if device else runtime.pick_device()
-    corpus = sst2_corpus()
-    model, history = pretrain_gpt(corpus, settings_for(device), device=device)
-    return save_pretrained(path, model.cpu(), corpus.vocab, history)
+
+    def pretrain() -> Path:
+        chosen = torch.device(device) if device else runtime.pick_device()
+        corpus = sst2_corpus()
+        model, history = pretrain_gpt(corpus, settings_for(chosen), device=chosen)
+        return save_pretrained(path, model.cpu(), corpus.vocab, history)
+
+    def problem(found: Path) -> None:
+        load_pretrained(found)  # raises (CheckpointError, a torch error) when the file is not lesson 08's GPT
+
+    return storage.reuse_or_rebuild(path, problem, pretrain, force=rebuild)

@@ -10,7 +10,6 @@ Lesson 04's far domain is scikit-learn's 8x8 digits; its "digits 0-4 transfer" i
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
@@ -18,7 +17,6 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from . import data, runtime, storage, subsets, train
-from .errors import CheckpointError
 from .paths import cache_dir
 
 DATASET = "mnist5k"  # the registry entry lesson 01's network is pretrained on
@@ -135,17 +133,19 @@ def save_pretrained(
 
 def digits_checkpoint(dataset: str = DATASET, *, rebuild: bool = False) -> Path:
     """The path of the digits 0-4 checkpoint, pretraining it again first when it is missing, unreadable or another's."""
-    path, (_, model_class, recipe) = checkpoint_path(dataset), SOURCES[dataset]
-    if path.is_file() and not rebuild:
-        try:
-            state = storage.load_checkpoint(path, model_class())  # weights_only=True: loading runs no code
-            if state.get("about") == about(dataset=dataset):
-                return path
-            print(
-                f"{path} holds {state.get('about') or 'a network of unknown origin'}, not {about(dataset=dataset)}; "
-                "pretraining it again."
-            )
-        except (CheckpointError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-            print(f"{path} could not be used ({err}); pretraining it again.")
-    model, history = pretrain_on_digits(**recipe, dataset=dataset)
-    return save_pretrained(model, history, dataset=dataset)
+    _, model_class, recipe = SOURCES[dataset]
+
+    def problem(path: Path) -> str | None:
+        state = storage.load_checkpoint(path, model_class())  # weights_only=True: loading runs no code
+        found = state.get("about")
+        return (
+            None
+            if found == about(dataset=dataset)
+            else f"holds {found or 'a network of unknown origin'}, not {about(dataset=dataset)}"
+        )
+
+    def pretrain() -> Path:
+        model, history = pretrain_on_digits(**recipe, dataset=dataset)
+        return save_pretrained(model, history, dataset=dataset)
+
+    return storage.reuse_or_rebuild(checkpoint_path(dataset), problem, pretrain, force=rebuild)

@@ -174,11 +174,11 @@ def extract(backbone: models.LoadedBackbone, train, val, cfg: TrainConfig) -> di
     kw = dict(device=cfg.device, progress=cfg.progress)
     out = {"y_train": torch.as_tensor(train.targets), "y_val": torch.as_tensor(val.targets)}
     if info.name not in models.LITE_BACKBONES:
-        out["f_train"] = feature_store.image_features(model, train, info, **kw)[0]
-        out["f_val"] = feature_store.image_features(model, val, info, **kw)[0]
+        out["f_train"] = feature_store.image_features(model, train, info=info, **kw)[0]
+        out["f_val"] = feature_store.image_features(model, val, info=info, **kw)[0]
         return out
-    out["m_train"] = feature_store.image_features(model, train, info, CUT, pool=False, **kw)[0]
-    out["m_val"] = feature_store.image_features(model, val, info, CUT, pool=False, **kw)[0]
+    out["m_train"] = feature_store.image_features(model, train, CUT, info, pool=False, **kw)[0]
+    out["m_val"] = feature_store.image_features(model, val, CUT, info, pool=False, **kw)[0]
     top = efficientnet_lite.layers_above(model, CUT).eval()
     out["f_train"], out["f_val"] = _run_top(top, out["m_train"]), _run_top(top, out["m_val"])
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -133,3 +134,22 @@ def check_architecture(saved: dict, model: nn.Module, path) -> None:
             f"Checkpoint {path} is for a different architecture ({'; '.join(parts)}). Build the "
             "same model as the one that was saved, or train again with a new checkpoint path."
         )
+
+
+def reuse_or_rebuild(
+    path: Path, problem: Callable[[Path], str | None], rebuild: Callable[[], Path], force=False
+) -> Path:
+    """`path` when `problem(path)` finds nothing wrong with the file there; else say why, and `rebuild()` it.
+
+    The lessons' own pretrained networks (lesson 01's digits CNN, lesson 08's GPT) use it, so that a later lesson
+    runs on its own: a missing, unreadable or foreign checkpoint is pretrained again, never used as it is.
+    """
+    if path.is_file() and not force:
+        try:
+            why = problem(path)
+        except (CheckpointError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as err:
+            why = f"could not be used ({err})"
+        if why is None:
+            return path
+        print(f"{path} {why}; pretraining it again.")
+    return rebuild()
