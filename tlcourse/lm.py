@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from . import data, gpt, runtime, storage, train, tuning
+from . import gpt, runtime, storage, train, tuning
 from .errors import CheckpointError
 from .paths import cache_dir
-from .text import EpochBatches
+from .text import EpochBatches, load_sst2
 
 VOCAB_SIZE = 4000  # the most frequent word pieces of the training sentences; the rest become [UNK]
 CHECKPOINT_KIND = "tlcourse GPT, next-token pretraining on SST-2 training sentences"
@@ -43,9 +43,9 @@ class Corpus:
 def sst2_corpus(vocab_size: int = VOCAB_SIZE) -> Corpus:
     """SST-2's train and dev sentences as ids; the vocabulary is cut from the training sentences alone."""
     tokenizer = gpt.minilm_tokenizer()
-    train_pieces = [tokenizer.tokenize(s) for s in data.load_dataset("sst2", "train").sentences]
+    train_pieces = [tokenizer.tokenize(s) for s in load_sst2("train")[0]]
     vocab = gpt.PieceVocab.from_pieces(tokenizer, train_pieces, vocab_size)
-    dev = [vocab.encode(s) for s in data.load_dataset("sst2", "dev").sentences]
+    dev = [vocab.encode(s) for s in load_sst2("dev")[0]]
     return Corpus(vocab, [vocab.encode_pieces(pieces) for pieces in train_pieces], dev)
 
 
@@ -91,7 +91,7 @@ def sequence_loader(
     """Batches of sentences of similar length: (ids, labels) for a classifier, or (ids, ids) for next tokens."""
     pairs = list(zip(sequences, labels if labels is not None else [None] * len(sequences)))
     batches = EpochBatches([len(s) for s in sequences], batch_size, shuffle, seed)  # new batches every epoch
-    return DataLoader(pairs, batch_sampler=batches, collate_fn=_PadCollate(pad_id))
+    return DataLoader(pairs, batch_sampler=batches, collate_fn=_PadCollate(pad_id))  # type: ignore[arg-type]  # a list is a map-style dataset
 
 
 # ---------------------------------------------------------------------------------------------- measuring

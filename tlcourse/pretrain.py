@@ -11,6 +11,7 @@ Lesson 04's far domain is scikit-learn's 8x8 digits; its "digits 0-4 transfer" i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,8 +23,10 @@ from .paths import cache_dir
 DATASET = "mnist5k"  # the registry entry lesson 01's network is pretrained on
 SOURCE_CLASSES = range(5)  # the source task: digits 0-4
 TARGET_CLASSES = range(5, 10)  # the lessons' target task: digits 5-9
-RECIPE = dict(epochs=25, lr=3e-3, batch_size=64, seed=0)  # lesson 01's pretraining recipe (600 Adam steps)
-RECIPE_8X8 = dict(epochs=30, lr=1e-3, batch_size=64, seed=0)  # the 8x8 digits network of lesson 04
+RECIPE: dict[str, Any] = dict(
+    epochs=25, lr=3e-3, batch_size=64, seed=0
+)  # lesson 01's pretraining recipe (600 Adam steps)
+RECIPE_8X8: dict[str, Any] = dict(epochs=30, lr=1e-3, batch_size=64, seed=0)  # the 8x8 digits network of lesson 04
 
 
 class SmallCNN(nn.Module):

@@ -22,6 +22,7 @@ import time
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -116,11 +117,13 @@ def _load_splits(cfg: TrainConfig) -> tuple[images.ImageFiles, images.ImageFiles
         full = images.image_csv(cfg.csv, cfg.images)
         where = cfg.images or Path(cfg.csv).parent
         how = f"{cfg.csv} + {where}, divided {1 - cfg.val_fraction:.0%}/{cfg.val_fraction:.0%}"
-    elif (Path(cfg.data) / "train").is_dir() and (Path(cfg.data) / "val").is_dir():
+    elif cfg.data is None:
+        raise TrainInputError("Give DATA (a folder of photos) or --csv with --images. Fix: see tlcourse train --help.")
+    elif (cfg.data / "train").is_dir() and (cfg.data / "val").is_dir():
         parts = images.image_splits(cfg.data)
         return parts["train"], parts["val"], f"{cfg.data}/train and {cfg.data}/val as given"
-    elif (Path(cfg.data) / "train").is_dir():
-        full = images.image_folder(Path(cfg.data) / "train")
+    elif (cfg.data / "train").is_dir():
+        full = images.image_folder(cfg.data / "train")
         how = f"{cfg.data}/train (no val/ folder), divided {1 - cfg.val_fraction:.0%}/{cfg.val_fraction:.0%}"
     else:
         full = images.image_folder(cfg.data)
@@ -171,7 +174,7 @@ def extract(backbone: models.LoadedBackbone, train, val, cfg: TrainConfig) -> di
     """Cached inputs for the heads: stage6 maps + pooled features (Lite), or pooled features (other backbones)."""
     model, transform, info = backbone
     train, val = train.with_transform(transform), val.with_transform(transform)
-    kw = dict(device=cfg.device, progress=cfg.progress)
+    kw: dict[str, Any] = dict(device=cfg.device, progress=cfg.progress)
     out = {"y_train": torch.as_tensor(train.targets), "y_val": torch.as_tensor(val.targets)}
     if info.name not in models.LITE_BACKBONES:
         out["f_train"] = feature_store.image_features(model, train, info=info, **kw)[0]
@@ -179,7 +182,7 @@ def extract(backbone: models.LoadedBackbone, train, val, cfg: TrainConfig) -> di
         return out
     out["m_train"] = feature_store.image_features(model, train, CUT, info, pool=False, **kw)[0]
     out["m_val"] = feature_store.image_features(model, val, CUT, info, pool=False, **kw)[0]
-    top = efficientnet_lite.layers_above(model, CUT).eval()
+    top = efficientnet_lite.layers_above(cast(efficientnet_lite.EfficientNetLite, model), CUT).eval()
     out["f_train"], out["f_val"] = _run_top(top, out["m_train"]), _run_top(top, out["m_val"])
     return out
 
@@ -261,7 +264,7 @@ def fine_tune_top(
     fit_idx, stop_idx = stopping_split(labels, cfg.seed)
     head = probe_head(pooled[fit_idx], labels[fit_idx], num_classes)
     seed_everything(cfg.seed)  # here, not only at the start: a warm cache skips loaders that draw random numbers
-    top = efficientnet_lite.layers_above(backbone.model, CUT)
+    top = efficientnet_lite.layers_above(cast(efficientnet_lite.EfficientNetLite, backbone.model), CUT)
     net = nn.Sequential(top, head)
     surgery.freeze_batchnorm(net)
     optimizer = torch.optim.AdamW(
@@ -291,7 +294,7 @@ def assemble(backbone: models.LoadedBackbone, head: nn.Linear, top: nn.Sequentia
     """The whole network for the checkpoint: backbone, fine-tuned top layers (if any), new head."""
     model, _, info = backbone
     if top is not None:
-        efficientnet_lite.load_layers_above(model, top)
+        efficientnet_lite.load_layers_above(cast(efficientnet_lite.EfficientNetLite, model), top)
     surgery.replace_head(model, info, head.out_features).load_state_dict(head.state_dict())
     return model.eval()
 
@@ -309,7 +312,7 @@ def cross_validate(backbone: models.LoadedBackbone, feats: dict, num_classes: in
     k = min(cfg.folds, int(torch.bincount(y, minlength=num_classes).min()))
     if k < 2:
         return None
-    scores = {"probe": [], "fine-tuned": []}
+    scores: dict[str, list[float]] = {"probe": [], "fine-tuned": []}
     for fit_idx, held in StratifiedKFold(k, shuffle=True, random_state=cfg.seed).split(np.zeros(len(y)), y.numpy()):
         fit_idx, held = torch.as_tensor(fit_idx), torch.as_tensor(held)
         head = probe_head(feats["f_train"][fit_idx], y[fit_idx], num_classes)

@@ -28,7 +28,7 @@ def atomic_save(obj, path) -> Path:
     return atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def atomic_write(path, write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path, write: Callable[[BinaryIO], object]) -> Path:
     """Call `write` on a hidden temporary file, then rename it to `path`: a crash never leaves half a file.
 
     The temporary name is unique, so two processes saving the same file (two notebooks writing one cache entry)
