@@ -45,9 +45,10 @@ test-lessons: $(BIN)/tlcourse
 test-student: $(BIN)/tlcourse
 	$(BIN)/python -m pytest -q --durations=10 tests/test_student_notebooks.py -k test_student_notebook_runs_with_only_stub_errors
 
-lint: $(BIN)/tlcourse  ## ruff: the lint rules and the formatting in pyproject.toml
-	$(BIN)/ruff check tlcourse tests benchmarks docs conftest.py
+lint: $(BIN)/tlcourse  ## ruff (lint rules, lessons included; formatting) and mypy (types of tlcourse/), set in pyproject.toml
+	$(BIN)/ruff check tlcourse tests benchmarks docs conftest.py notebooks
 	$(BIN)/ruff format --check tlcourse tests benchmarks docs conftest.py
+	$(BIN)/mypy tlcourse
 
 format: $(BIN)/tlcourse  ## ruff format: apply the formatter
 	$(BIN)/ruff format tlcourse tests benchmarks docs conftest.py

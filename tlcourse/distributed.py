@@ -157,6 +157,7 @@ def shard(loader, *, pad: bool = True, seed: int = 0):
     if not is_initialized() or is_sharded(loader):
         return loader
     shuffle = _check_shardable(loader)
+    sampler: Sampler[int]
     if pad:
         sampler = DistributedSampler(loader.dataset, shuffle=shuffle, seed=seed)
     else:
@@ -184,7 +185,7 @@ def _check_shardable(loader) -> bool:
         raise TypeError(f"Cannot give each rank its share of a {type(loader).__name__}. {fix}")
     if loader.batch_size is None or type(loader.batch_sampler) is not BatchSampler:
         raise TypeError(f"Cannot shard a DataLoader with a custom batch_sampler or batch_size=None. {fix}")
-    if type(loader.sampler) not in (SequentialSampler, RandomSampler) or getattr(loader.sampler, "replacement", 0):
+    if type(loader.sampler) not in (SequentialSampler, RandomSampler) or getattr(loader.sampler, "replacement", False):
         raise TypeError(f"Cannot shard a DataLoader with a {type(loader.sampler).__name__}. {fix}")
     return isinstance(loader.sampler, RandomSampler)
 
@@ -192,7 +193,7 @@ def _check_shardable(loader) -> bool:
 def set_epoch(loader, epoch: int) -> None:
     """Tell a DistributedSampler the epoch, so each epoch shuffles differently (and identically on every rank)."""
     sampler = getattr(loader, "sampler", None)
-    if hasattr(sampler, "set_epoch"):
+    if isinstance(sampler, DistributedSampler):
         sampler.set_epoch(epoch)
 
 

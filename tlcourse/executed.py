@@ -57,7 +57,7 @@ def executed_info(path: Path) -> dict | None:
 
 def _iso(header: dict) -> str:
     date = header.get("date")
-    return date.isoformat() if hasattr(date, "isoformat") else str(date)
+    return date.isoformat() if isinstance(date, datetime) else str(date)
 
 
 @dataclass

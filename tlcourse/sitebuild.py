@@ -67,9 +67,12 @@ def ensure_executed(repo: Path = REPO) -> dict[str, dict]:
         cmd = [sys.executable, "-m", "pytest", "-q", "--nbval-lax", *[str(p.relative_to(repo)) for p in todo]]
         subprocess.run(cmd, cwd=repo, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}, check=False)
         for p in todo:
-            if reason := stale_reason(p, executed / p.name):
-                raise SiteError(f"{p.name}: {reason} after running it (did a cell fail to finish?): run `make test`")
-    return {p.stem: executed_info(executed / p.name) for p in lessons(repo)}
+            if still := stale_reason(p, executed / p.name):
+                raise SiteError(f"{p.name}: {still} after running it (did a cell fail to finish?): run `make test`")
+    runs = {p.stem: executed_info(executed / p.name) for p in lessons(repo)}
+    if unrecorded := [name for name, info in runs.items() if info is None]:
+        raise SiteError(f"{', '.join(unrecorded)}: the executed copies carry no record of their run: run `make test`")
+    return {name: info for name, info in runs.items() if info is not None}
 
 
 def _errors(nb) -> list[str]:

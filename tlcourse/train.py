@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -189,7 +190,10 @@ class EarlyStopping:
     def __init__(self, patience: int | None = 3, monitor: str = "val_loss", min_delta: float = 0.0):
         self.patience, self.monitor, self.min_delta = patience, monitor, min_delta
         self.mode = "max" if "acc" in monitor else "min"
-        self.best, self.best_epoch, self.best_state, self.bad_epochs = None, None, None, 0
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, Any] | None = None
+        self.bad_epochs = 0
 
     def improved(self, value: float) -> bool:
         if self.best is None:
@@ -212,7 +216,7 @@ class EarlyStopping:
             model.load_state_dict(self.best_state)
 
 
-def replay_early_stopping(val_losses, patience: int) -> tuple[int, int]:
+def replay_early_stopping(val_losses, patience: int) -> tuple[int, int | None]:
     """(stop epoch, best epoch) EarlyStopping would give on a recorded list of per-epoch validation losses."""
     stopper = EarlyStopping(patience=patience)
     for epoch, loss in enumerate(val_losses, start=1):

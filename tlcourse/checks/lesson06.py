@@ -64,7 +64,7 @@ def check_early_stop(fn) -> str:
         if got != want:
             hint = (
                 "Epochs count from 1: enumerate(val_losses, start=1)."
-                if got == (want[0] - 1, want[1] - 1)
+                if got == (want[0] - 1, (want[1] or 0) - 1)
                 else "Reset the waiting count when the loss improves; stop once it reaches patience."
                 if got[0] != want[0]
                 else "best_epoch is the epoch of the lowest loss seen up to the stop."

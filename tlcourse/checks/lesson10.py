@@ -11,6 +11,7 @@ import math
 import multiprocessing
 import os
 import queue
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -27,7 +28,8 @@ def check_shard_indices(fn) -> str:
     """fn(n, rank, world_size) -> the indices rank reads: DistributedSampler's order without shuffling."""
     for n, world in [(10, 2), (10, 3), (7, 4), (5, 1), (2, 3), (12, 4)]:
         for rank in range(world):
-            want = list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False))
+            indices = cast(Any, range(n))  # a sequence is all DistributedSampler reads (its len)
+            want: list[int] = list(DistributedSampler(indices, num_replicas=world, rank=rank, shuffle=False))
             got = [int(i) for i in fn(n, rank, world)]
             if got != want:
                 per_rank = math.ceil(n / world)
@@ -70,7 +72,9 @@ def _rank_main(fn, rank: int, port: int, results) -> None:
         model, (x, y) = _model(), _batch()
         nn.functional.cross_entropy(model(x[rank::WORLD]), y[rank::WORLD]).backward()
         fn(model)
-        results.put((rank, "ok", [p.grad.tolist() for p in model.parameters()]))  # lists: the process exits next
+        results.put(
+            (rank, "ok", [cast(torch.Tensor, p.grad).tolist() for p in model.parameters()])
+        )  # lists: the process exits next
     except BaseException as err:  # noqa: B036 - whatever happens, the parent must hear of it
         results.put((rank, type(err).__name__, str(err)))
     finally:
@@ -88,7 +92,7 @@ def _run_two_ranks(fn) -> dict:
     ranks = [context.Process(target=_rank_main, args=(fn, r, port, results), daemon=True) for r in range(WORLD)]
     for process in ranks:
         process.start()
-    got = {}
+    got: dict[int, tuple] = {}
     try:
         while len(got) < WORLD:
             rank, status, value = results.get(timeout=TIMEOUT_S)
@@ -120,7 +124,7 @@ def check_average_gradients(fn) -> str:
         fail(f"Only {len(got)} of the {WORLD} processes finished within {TIMEOUT_S} s.", _HANG_HINT)
     model, (x, y) = _model(), _batch()
     nn.functional.cross_entropy(model(x), y).backward()
-    want = [p.grad for p in model.parameters()]
+    want = [cast(torch.Tensor, p.grad) for p in model.parameters()]
     local = _model()
     nn.functional.cross_entropy(local(x[0::WORLD]), y[0::WORLD]).backward()
     for rank in range(WORLD):
@@ -129,7 +133,9 @@ def check_average_gradients(fn) -> str:
             continue
         if all(torch.allclose(g, WORLD * w, atol=1e-6) for g, w in zip(grads, want)):
             hint = "all_reduce adds the gradients of every rank: divide by dist.get_world_size() to average them."
-        elif rank == 0 and all(torch.allclose(g, p.grad, atol=1e-6) for g, p in zip(grads, local.parameters())):
+        elif rank == 0 and all(
+            torch.allclose(g, cast(torch.Tensor, p.grad), atol=1e-6) for g, p in zip(grads, local.parameters())
+        ):
             hint = "The gradients are unchanged: call dist.all_reduce(p.grad) for every parameter with a gradient."
         else:
             hint = "For each parameter: dist.all_reduce(p.grad, op=dist.ReduceOp.SUM), then p.grad /= world size."
