@@ -39,6 +39,9 @@ test-units: $(BIN)/tlcourse
 	$(BIN)/python -m pytest -q --durations=8 tests --deselect tests/test_student_notebooks.py::test_student_notebook_runs_with_only_stub_errors \
 	  --ignore=tests/test_site_built.py --ignore=tests/test_site_browser.py
 
+# The lessons draw their figures as a learner's JupyterLab does (inline), whatever MPLBACKEND the shell sets (CI sets
+# Agg for the unit tests): the executed copies the site is built from must hold every figure.
+test-lessons: export MPLBACKEND := module://matplotlib_inline.backend_inline
 test-lessons: $(BIN)/tlcourse
 	$(BIN)/python -m pytest -q --durations=10 --nbval-lax notebooks
 

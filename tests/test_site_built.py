@@ -70,6 +70,8 @@ def test_every_lesson_has_a_page_with_its_figures(pages):
             for out in cell.get("outputs", [])
         )
         shown = [src for src in page.imgs if "_images/" in src]
+        # every lesson draws figures: none at all means they were never drawn (e.g. a non-inline matplotlib backend)
+        assert figures > 0, f"{lesson.name}: its run drew no figure; run the lessons with the inline backend"
         assert len(shown) >= figures, f"{lesson.name}: {figures} figures in the run, {len(shown)} on its page"
 
 

@@ -52,6 +52,9 @@ def stale_reason(lesson: Path, executed: Path) -> str | None:
     return None
 
 
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what a learner's JupyterLab draws figures with
+
+
 def ensure_executed(repo: Path = REPO) -> dict[str, dict]:
     """Run (once, under nbval) the lessons whose executed copy is missing or stale; returns each lesson's run."""
     executed = repo / "build" / "executed"
@@ -65,7 +68,8 @@ def ensure_executed(repo: Path = REPO) -> dict[str, dict]:
         for p, reason in todo.items():
             print(f"{p.name}: {reason}: running it once (nbval)", flush=True)
         cmd = [sys.executable, "-m", "pytest", "-q", "--nbval-lax", *[str(p.relative_to(repo)) for p in todo]]
-        subprocess.run(cmd, cwd=repo, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}, check=False)
+        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "MPLBACKEND": INLINE_BACKEND}  # figures drawn, as in Jupyter
+        subprocess.run(cmd, cwd=repo, env=env, check=False)
         for p in todo:
             if still := stale_reason(p, executed / p.name):
                 raise SiteError(f"{p.name}: {still} after running it (did a cell fail to finish?): run `make test`")
