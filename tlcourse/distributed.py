@@ -1,7 +1,7 @@
 """Training on several processes with torch.distributed (launched by `torchrun`): who am I, my share, sums over all.
 
 Every helper is a no-op when torch.distributed is not initialised, so code written with them runs unchanged in one
-process. `train.fit` uses them; a script launched by torchrun calls `setup()` first and `teardown()` last:
+process. `train.fit` uses them; a script launched by torchrun calls `setup()` first and `teardown()` last::
 
     device = distributed.setup()                 # gloo on the CPU, nccl on CUDA (one GPU per process)
     history = train.fit(model, loader, val_loader, optimizer=..., epochs=..., device=device)

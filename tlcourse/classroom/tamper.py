@@ -2,6 +2,7 @@
 
 The grader's verdicts do not depend on any of this (`verdicts` runs fresh copies of the checks). This module
 tells the instructor *that* a student tried: each finding becomes `tampered: ...` in the student's row.
+
 - In the source (`source_findings`): assigning to `checks.<anything>`, rebinding the name `checks`, touching the
   outcome records (`record`, `Outcome`, `_OUTCOMES`, TLCOURSE_CHECK_LOG), reloading modules or editing `sys.modules`
   / `sys.path`, and hooks into the interpreter (tracing, frames, IPython input transformers, ctypes).
