@@ -46,17 +46,22 @@ def _load_store(path: Path) -> dict[str, torch.Tensor]:
     return dict(zip(saved["keys"], saved["features"]))
 
 
+def _save_store(path: Path, store: dict[str, torch.Tensor]) -> None:
+    """The store written whole, atomically: content hashes and their features, in one file."""
+    atomic_save({"keys": list(store), "features": torch.stack(list(store.values()))}, path)
+
+
 def _add_to_store(path: Path, store: dict[str, torch.Tensor], computed: dict) -> dict[str, torch.Tensor]:
     """Write what this process computed into the store file; under torchrun the ranks take turns, then all reread."""
     if not distributed.is_initialized():
         if computed:
             store.update(computed)
-            atomic_save({"keys": list(store), "features": torch.stack(list(store.values()))}, path)
+            _save_store(path, store)
         return store
     for turn in range(distributed.world_size()):
         if turn == distributed.rank() and computed:
             store = {**_load_store(path), **computed}  # the shares of the ranks before this one are in the file
-            atomic_save({"keys": list(store), "features": torch.stack(list(store.values()))}, path)
+            _save_store(path, store)
         distributed.barrier()
     return _load_store(path)
 

@@ -83,17 +83,22 @@ def check_calls(tree: ast.Module, lesson: str) -> list[tuple[ast.Expr, ast.Call,
     return calls
 
 
-def verdict_call(pristine: Pristine, lesson: str, name: str, args_src: str, nonce: str) -> str:
-    """The code that replaces one check call: fresh check code, the learner's arguments, a verdict with `nonce`."""
-    fn = f"_tlcourse_grader_{nonce}"
-    sources = {"feedback": pristine.sources["feedback"], lesson: pristine.sources[lesson]}
+def kernel_call(fn: str, entry: str, arguments: str, call_args: str = "()") -> str:
+    """Code that defines `fn` (running `kernel_checks.<entry>(arguments)` from the sent text), calls it, deletes it."""
     return (
         f"def {fn}(*args, **kwargs):\n"
         f"    namespace = {{}}\n"
         f"    exec({KERNEL_CODE!r}, namespace)\n"
-        f"    namespace['pristine_verdict']({sources!r}, {lesson!r}, {name!r}, {nonce!r}, args, kwargs)\n"
-        f"try:\n    {fn}{args_src}\nfinally:\n    del {fn}\n"
+        f"    namespace[{entry!r}]({arguments})\n"
+        f"try:\n    {fn}{call_args}\nfinally:\n    del {fn}\n"
     )
+
+
+def verdict_call(pristine: Pristine, lesson: str, name: str, args_src: str, nonce: str) -> str:
+    """The code that replaces one check call: fresh check code, the learner's arguments, a verdict with `nonce`."""
+    sources = {"feedback": pristine.sources["feedback"], lesson: pristine.sources[lesson]}
+    arguments = f"{sources!r}, {lesson!r}, {name!r}, {nonce!r}, args, kwargs"
+    return kernel_call(f"_tlcourse_grader_{nonce}", "pristine_verdict", arguments, args_src)
 
 
 def rewrite_cell(source: str, lesson: str, pristine: Pristine, plan: Plan) -> str | None:
@@ -135,12 +140,8 @@ def make_plan(nb: nbformat.NotebookNode, lesson: str, pristine: Pristine) -> Pla
             new = rewrite_cell(cell.source, lesson, pristine, plan)
             if new is not None:
                 plan.rewritten[index] = new
-    probe = (
-        f"def _tlcourse_probe_{plan.probe_nonce}():\n    namespace = {{}}\n    exec({KERNEL_CODE!r}, namespace)\n"
-        f"    namespace['integrity_probe']({pristine.expected(lesson)!r}, {lesson!r}, {plan.probe_nonce!r})\n"
-        f"try:\n    _tlcourse_probe_{plan.probe_nonce}()\nfinally:\n    del _tlcourse_probe_{plan.probe_nonce}\n"
-    )
-    plan.rewritten[len(nb.cells)] = probe
+    arguments = f"{pristine.expected(lesson)!r}, {lesson!r}, {plan.probe_nonce!r}"
+    plan.rewritten[len(nb.cells)] = kernel_call(f"_tlcourse_probe_{plan.probe_nonce}", "integrity_probe", arguments)
     nb.cells.append(nbformat.v4.new_code_cell("# tlcourse grade: integrity probe"))
     return plan
 
