@@ -1,4 +1,4 @@
-"""The training loop on tiny synthetic data: early stopping, resume, NaN guard, checkpoints, time budget."""
+"""The training loop on tiny synthetic data: early stopping, resume, NaN guard, checkpoints, time budget, steps."""
 
 import pytest
 import torch
@@ -136,6 +136,32 @@ def test_time_budget_stops_training():
     model, (tr, va) = nn.Linear(5, 2), loaders()
     h = sgd_fit(model, tr, va, epochs=1000, time_budget=0.0001)
     assert len(h) == 1 and "time budget" in h.stop_reason
+
+
+def test_steps_counts_optimizer_steps_and_ends_an_epoch_part_way():
+    model, (tr, va) = nn.Linear(5, 2), loaders()  # 4 batches an epoch
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    taken = []
+    optimizer.register_step_post_hook(lambda *_: taken.append(1))
+    h = train.fit(model, tr, va, optimizer=optimizer, steps=10, device="cpu", progress=False)
+    assert len(taken) == 10 and h["epoch"] == [1, 2, 3] and h.last["val_acc"] is not None
+
+
+def test_steps_matching_whole_epochs_trains_like_epochs():
+    runs = []
+    for budget in ({"epochs": 2}, {"steps": 8}):
+        runtime.seed_everything(0)
+        model, (tr, va) = nn.Linear(5, 2), loaders()
+        h = sgd_fit(model, tr, va, progress=False, **budget)
+        runs.append((model.weight.detach().clone(), h["train_loss"]))
+    assert torch.equal(runs[0][0], runs[1][0]) and runs[0][1] == runs[1][1]
+
+
+@pytest.mark.parametrize("budget", [{}, {"epochs": 2, "steps": 8}, {"steps": 0}])
+def test_epochs_or_steps_exactly_one_is_asked_for(budget):
+    model, (tr, va) = nn.Linear(5, 2), loaders()
+    with pytest.raises(ValueError, match="epochs|steps"):
+        sgd_fit(model, tr, va, **budget)
 
 
 def test_predict_returns_probabilities():

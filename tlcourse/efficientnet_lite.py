@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections import OrderedDict
 from typing import Any
 
 import torch
@@ -97,7 +98,13 @@ class MBConv(nn.Module):
 
 
 class EfficientNetLite(nn.Module):
-    """Stem, MBConv blocks in 7 stages, 1x1 head conv to 1280 channels, pooling, dropout, classifier."""
+    """Stem, MBConv blocks in 7 stages, 1x1 head conv to 1280 channels, pooling, dropout, classifier.
+
+    The attributes keep the underscored names of the published weights (`_conv_stem`, `_blocks`, `_fc`), so their
+    files load with `strict=True`. Lessons use the public names: `classifier` (read it or assign a new layer to
+    it), and `stem`, `stages` and `head`, views that hold the model's own layers (freezing or reading them acts on
+    the model; they are not part of its state_dict).
+    """
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2, width: float = 1.0, depth: float = 1.0):
         super().__init__()
@@ -124,6 +131,34 @@ class EfficientNetLite(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self._dropout(self.forward_features(x)))
+
+    @property
+    def classifier(self) -> nn.Module:
+        """The last layer, 1280 features to class scores (`_fc` in the weights' files)."""
+        return self._fc
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """`model.classifier = nn.Linear(...)` swaps the head, stored as `_fc` where the weights' files expect it."""
+        super().__setattr__("_fc" if name == "classifier" else name, value)
+
+    @property
+    def stem(self) -> nn.Sequential:
+        """The first convolution and its BatchNorm (`stem.conv`, `stem.bn`); a ReLU6 follows in `forward`."""
+        return nn.Sequential(OrderedDict(conv=self._conv_stem, bn=self._bn0))
+
+    @property
+    def stages(self) -> nn.ModuleDict:
+        """The MBConv blocks grouped by stage, `stages["stage1"]` to `stages["stage7"]`, each an nn.Sequential."""
+        grouped, first = {}, 0
+        for number, (repeats, *_rest) in enumerate(self.table, start=1):
+            grouped[f"stage{number}"] = self._blocks[first : first + repeats]
+            first += repeats
+        return nn.ModuleDict(grouped)
+
+    @property
+    def head(self) -> nn.Sequential:
+        """The 1x1 convolution to 1280 channels and its BatchNorm (`head.conv`, `head.bn`), before the pooling."""
+        return nn.Sequential(OrderedDict(conv=self._conv_head, bn=self._bn1))
 
 
 class EfficientNetLite0(EfficientNetLite):

@@ -122,7 +122,7 @@ def _load_lite(name: str, pretrained: bool) -> LoadedBackbone:
         (0.5,) * 3,
         1280,
         "_avg_pooling",
-        "_fc",
+        "classifier",  # the public name of `_fc`
         efficientnet_lite.stage_names(model.table),
         imagenet_categories(),
     )

@@ -2,16 +2,16 @@
 
 Where the arithmetic runs (device, precision, seeds) lives in `runtime`; files (checkpoints) in `storage`; several
 processes under torchrun in `distributed` (fit wraps the model in DDP, shards the loaders and adds up the metrics).
-Size: about 320 lines, over the package's ~250, because the formatter writes the signatures of `fit` (15 keyword
-parameters) and `train_one_epoch` one parameter per line; their bodies are about 30 lines each.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,6 @@ from .storage import load_checkpoint, save_checkpoint
 from .surgery import set_train_mode
 
 
-# ---------------------------------------------------------------------------------------------- one epoch
-# Over 40 lines only by its signature, one parameter per line: forward, loss, backward, step, in order.
 def train_one_epoch(
     model,
     loader,
@@ -40,16 +38,21 @@ def train_one_epoch(
     deadline: float | None = None,
     desc: str = "train",
     progress: bool = True,
+    max_batches: int | None = None,
 ):
     """One pass over `loader`: forward, loss, backward, step. Returns (mean loss, accuracy, stopped by deadline).
 
-    With a sharded loader (one rank's share, `distributed.shard`) the sums are added over all ranks, and a
-    non-finite loss or the deadline on any rank stops every rank at the same batch.
+    `max_batches` ends the pass after that many batches (the last epoch of `fit(steps=...)`). With a sharded
+    loader (one rank's share, `distributed.shard`) the sums are added over all ranks, and a non-finite loss or the
+    deadline on any rank stops every rank at the same batch.
     """
     set_train_mode(model)
     total_loss, correct, seen = 0.0, 0, 0
     sharded = distributed.is_sharded(loader)
-    for step, (x, y) in enumerate(tqdm(loader, desc=desc, leave=False, disable=not progress)):
+    whole = max_batches is None or max_batches >= len(loader)  # a whole pass iterates the loader itself
+    batches = loader if whole else islice(loader, max_batches)
+    total = len(loader) if whole else max_batches
+    for step, (x, y) in enumerate(tqdm(batches, desc=desc, leave=False, total=total, disable=not progress)):
         x, y = to_device(x, device), to_device(y, device)
         with autocast(device):
             logits = model(x)
@@ -143,7 +146,6 @@ def predict(model, loader_or_batch, device=None) -> torch.Tensor:
     return torch.cat(probs)
 
 
-# ---------------------------------------------------------------------------------------------- history, stopping
 @dataclass
 class History:
     """Per-epoch records (train/val loss and accuracy, learning rate, seconds) and why training stopped.
@@ -225,15 +227,14 @@ def replay_early_stopping(val_losses, patience: int) -> tuple[int, int | None]:
     return len(val_losses), stopper.best_epoch
 
 
-# ---------------------------------------------------------------------------------------------- fit
-# Over 40 lines only by its 15 keyword parameters, one per line; the loop itself is one screen.
 def fit(
     model: nn.Module,
     train_loader,
     val_loader=None,
     *,
     optimizer,
-    epochs: int,
+    epochs: int | None = None,
+    steps: int | None = None,
     scheduler=None,
     batch_scheduler=None,
     loss_fn=None,
@@ -246,12 +247,28 @@ def fit(
     live_plot: bool = False,
     progress: bool = True,
 ) -> History:
-    """Train for `epochs` epochs; returns a History.
+    """Train `model` for `epochs` passes over `train_loader`, or for `steps` batches; returns a History.
 
-    scheduler steps once an epoch, batch_scheduler once a batch (e.g. OneCycleLR). With `early_stopping`
-    the best weights are kept and restored at the end (without it, nothing is copied). `checkpoint` is a file
-    written after every epoch; with `resume=True` training continues from it. `time_budget` (seconds) stops
-    training when it runs out. `progress=False` hides the progress bars (for many small runs).
+    Args:
+        model: the network to train, in place.
+        train_loader: its (x, y) training batches.
+        val_loader: batches measured after every epoch; without it the best epoch is the lowest training loss.
+        optimizer: steps once a batch.
+        epochs: passes over `train_loader`. Give `epochs` or `steps`.
+        steps: optimizer steps in all, whatever the loader's length: the last epoch stops part-way, and
+            validation, the epoch scheduler and the checkpoint follow it as after any epoch.
+        scheduler: steps once an epoch (e.g. CosineAnnealingLR).
+        batch_scheduler: steps once a batch (e.g. OneCycleLR, or a warm-up).
+        loss_fn: the loss; `nn.CrossEntropyLoss()` if not given.
+        device: where to train; the best one present if not given (`runtime.pick_device`).
+        early_stopping: keeps the best epoch's weights and restores them at the end (without it, nothing is copied).
+        checkpoint: a file written after every epoch.
+        resume: continue from `checkpoint` (without it, an existing checkpoint is never overwritten).
+        clip_grad_norm: scale the gradients down to this total norm before each step.
+        time_budget: seconds; training stops at the end of the batch that uses them up.
+        live_plot: redraw the learning curves in the notebook after every epoch.
+        progress: False hides the progress bars (for many small runs).
+
     A NaN or infinite loss stops training with a message (restoring the best weights when early stopping is on).
 
     Under torchrun (torch.distributed initialised, e.g. by `distributed.setup()`), the model is wrapped in
@@ -272,8 +289,10 @@ def fit(
     train_loader, val_loader = distributed.shard(train_loader), _shard_val(val_loader)
     plot = _live_curves() if live_plot else None
     deadline = time.perf_counter() + time_budget if time_budget else None
+    epochs = epochs_for(epochs, steps, len(train_loader))
     for epoch in tqdm(range(start, epochs + 1), desc="epochs", initial=start - 1, total=epochs, disable=not progress):
         distributed.set_epoch(train_loader, epoch)
+        step.max_batches = None if steps is None else steps - (epoch - 1) * len(train_loader)
         try:
             record, out_of_time = run_epoch(model, step, epoch, train_loader, val_loader, scheduler, deadline, progress)
         except NonFiniteLossError as err:
@@ -297,6 +316,17 @@ def fit(
     return history
 
 
+def epochs_for(epochs: int | None, steps: int | None, batches_per_epoch: int) -> int:
+    """The number of epochs `fit` runs: `epochs`, or enough for `steps` batches (the last one maybe partial)."""
+    if epochs is not None and steps is None:
+        return epochs
+    if epochs is not None or steps is None:
+        raise ValueError("Give fit either epochs= (passes over the data) or steps= (batches in all), not both.")
+    if steps < 1 or batches_per_epoch < 1:
+        raise ValueError(f"steps={steps} with {batches_per_epoch} batches an epoch: both must be at least 1.")
+    return math.ceil(steps / batches_per_epoch)
+
+
 def _shard_val(val_loader):
     """The validation loader's share for this rank, each example counted once (no padding)."""
     return None if val_loader is None else distributed.shard(val_loader, pad=False)
@@ -312,6 +342,7 @@ class Step:
     scaler: torch.amp.GradScaler | None = None
     clip_grad_norm: float | None = None
     batch_scheduler: object = None
+    max_batches: int | None = None  # this epoch's batches, when fit counts steps
 
     @staticmethod
     def monitor(val_loader) -> str:
@@ -341,6 +372,7 @@ def run_epoch(model, step: Step, epoch: int, train_loader, val_loader, scheduler
         deadline,
         desc=f"epoch {epoch}",
         progress=progress,
+        max_batches=step.max_batches,
     )
     record.update(train_loss=train_loss, train_acc=train_acc, train_seconds=time.perf_counter() - t0)
     if val_loader is not None:
