@@ -93,14 +93,14 @@ def bench_cached_vs_classic(epochs: int = 10) -> dict:
     classic = models.load_backbone("efficientnet_lite0")[0]
     for p in classic.parameters():
         p.requires_grad = False
-    classic._fc = head()
+    classic.classifier = head()
     runtime.seed_everything(0)
     t0 = time.perf_counter()
     h_classic = train.fit(
         classic,
         DataLoader(train_set, batch_size=32, shuffle=True),
         DataLoader(val_set, batch_size=64),
-        optimizer=sgd(classic._fc.parameters()),
+        optimizer=sgd(classic.classifier.parameters()),
         epochs=epochs,
         device=device,
         progress=False,

@@ -18,6 +18,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx.ext.napoleon",  # Google-style "Args:" lists (train.fit)
     "sphinxarg.ext",
 ]
 exclude_patterns = ["downloads", "runs.json", "lesson_map.md", "**.ipynb_checkpoints"]
@@ -35,6 +36,7 @@ myst_heading_anchors = 3
 # Docstrings write `name` for code.
 default_role = "literal"
 autosummary_generate = True
+napoleon_numpy_docstring = False  # Google style only: inherited numpy-style docstrings (nbclient's) stay as written
 autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": True}
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "all"

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -131,16 +133,23 @@ def _wait_for_server(url: str, token: str, server: subprocess.Popen, log: Path, 
     pytest.fail(f"jupyter lab did not answer within {timeout}s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def browser(lab, tmp_path_factory):
-    """Headless Chromium with a fresh user-data-dir."""
-    profile = tmp_path_factory.mktemp("chromium-profile")
+@contextmanager
+def chromium_context(profile: Path, width: int, height: int) -> Iterator:
+    """Headless Chromium with a fresh user-data-dir and a window of width x height; closed afterwards."""
     with sync_api.sync_playwright() as pw:
+        window = {"width": width, "height": height}
         context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, args=FLAGS, headless=True, viewport={"width": 1400, "height": 1000}
+            str(profile), executable_path=CHROMIUM, args=FLAGS, headless=True, viewport=window
         )
         yield context
         context.close()
+
+
+@pytest.fixture(scope="module")
+def browser(lab, tmp_path_factory):
+    """Chromium for JupyterLab."""
+    with chromium_context(tmp_path_factory.mktemp("chromium-profile"), 1400, 1000) as context:
+        yield context
 
 
 def open_notebook(page, lab, name: str) -> None:

@@ -29,7 +29,7 @@ def lite0():
     return model, info
 
 
-# ---------------------------------------------------------------------------------------------- outcomes
+# Outcomes
 def test_every_call_records_an_outcome_and_writes_the_log(tmp_path, monkeypatch, capsys):
     log = tmp_path / "checks.jsonl"
     monkeypatch.setenv(checks.LOG_ENV, str(log))
@@ -61,7 +61,7 @@ def test_a_check_returns_nothing_so_a_notebook_cell_shows_only_the_green_line(ca
     assert checks.check_global_pool(lambda maps: maps.mean(dim=(2, 3))) is None
 
 
-# ---------------------------------------------------------------------------------------------- lesson 01
+# Lesson 01
 def test_top5_names(capsys):
     passes(capsys, checks.check_top5_names, lambda logits, cats: [cats[i] for i in logits.topk(5).indices.tolist()])
     fails(
@@ -103,7 +103,7 @@ def test_nearest(capsys):
     fails(checks.check_nearest, lambda query, bank, k: cosine(query, bank, k).flip(0), match="expected")
 
 
-# ---------------------------------------------------------------------------------------------- lesson 02
+# Lesson 02
 def test_global_pool(capsys):
     passes(capsys, checks.check_global_pool, lambda maps: maps.mean(dim=(2, 3)))
     fails(checks.check_global_pool, lambda maps: maps.amax(dim=(2, 3)), match="wrong values")
@@ -137,7 +137,7 @@ def test_transform(capsys):
     )
 
 
-# ---------------------------------------------------------------------------------------------- lesson 03
+# Lesson 03
 def _top_trainable():
     model, info = lite0()
     for name, p in model.named_parameters():
@@ -186,7 +186,7 @@ def test_new_head(capsys):
     )
 
 
-# ---------------------------------------------------------------------------------------------- lesson 04
+# Lesson 04
 def test_sample_per_class(capsys):
     def right(labels, k, seed):
         labels = np.asarray(labels)
@@ -253,7 +253,7 @@ def test_images_needed(capsys):
     )
 
 
-# ---------------------------------------------------------------------------------------------- lesson 05
+# Lesson 05
 def make_net():
     return nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 4), nn.Linear(4, 2))
 
@@ -300,7 +300,7 @@ def test_split_effects(capsys):
     )
 
 
-# ---------------------------------------------------------------------------------------------- lesson 06
+# Lesson 06
 def test_exponential_lr(capsys):
     passes(capsys, checks.check_exponential_lr, lambda step, steps, a, b: a * (b / a) ** (step / (steps - 1)))
     fails(
@@ -342,7 +342,7 @@ def test_early_stop(capsys):
     fails(checks.check_early_stop, lambda losses, p: (len(losses), early_stop(losses, p)[1]), match="Reset the waiting")
 
 
-# ---------------------------------------------------------------------------------------------- lesson 07
+# Lesson 07
 def test_mean_pool(capsys):
     def right(tokens, mask):
         mask = mask.unsqueeze(-1).to(tokens.dtype)

@@ -93,9 +93,8 @@ def test_pretrained_checkpoint_round_trips_and_knows_what_it_is(corpus, tmp_path
 
 def test_gpt_checkpoint_is_built_when_absent_and_then_reused(tmp_data, corpus, monkeypatch, capsys):
     monkeypatch.setattr(lm, "sst2_corpus", lambda: corpus)  # a 16-sentence text instead of SST-2: seconds, not a minute
-    monkeypatch.setattr(
-        lm, "settings_for", lambda device: lm.PretrainSettings(n_layer=1, n_embd=16, block_size=8, batch_size=4)
-    )
+    small = gpt.GPTConfig(len(corpus.vocab), block_size=8, n_layer=1, n_embd=16)
+    monkeypatch.setattr(lm, "settings_for", lambda device, vocab_size: lm.PretrainSettings(small, batch_size=4))
     lm.checkpoint_path().write_bytes(b"not a checkpoint")
     path = lm.gpt_checkpoint(device="cpu")
     assert "pretraining it again" in capsys.readouterr().out
@@ -105,7 +104,12 @@ def test_gpt_checkpoint_is_built_when_absent_and_then_reused(tmp_data, corpus, m
     assert lm.gpt_checkpoint() == path and path.stat().st_mtime_ns == mtime  # reused, not retrained
 
 
-def test_too_little_text_is_named():
-    corpus = lm.Corpus(None, [[2, 5, 3]] * 3, [])
+def test_too_little_text_is_named(corpus):
+    short = lm.Corpus(corpus.vocab, [[2, 5, 3]] * 3, [])
     with pytest.raises(ValueError, match="too little text"):
-        lm.pretrain_gpt(corpus, lm.PretrainSettings(block_size=4))
+        lm.pretrain_gpt(short, lm.PretrainSettings(gpt.GPTConfig(len(corpus.vocab), block_size=4)))
+
+
+def test_a_network_sized_for_another_vocabulary_is_refused(corpus):
+    with pytest.raises(ValueError, match="vocab_size"):
+        lm.pretrain_gpt(corpus, lm.PretrainSettings(gpt.GPTConfig(len(corpus.vocab) + 1, block_size=8)))

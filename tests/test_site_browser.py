@@ -16,12 +16,7 @@ import pytest
 
 from tlcourse import sitebuild
 
-from .test_browser import CHROMIUM, FLAGS, _unavailable
-
-try:
-    from playwright import sync_api
-except ImportError:  # test_browser has skipped (or failed) already; keep this module importable
-    sync_api = None
+from .test_browser import _unavailable, chromium_context
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "build" / "site"
@@ -37,14 +32,9 @@ if not (SITE / "index.html").is_file():
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    """Headless Chromium with a fresh profile; yields a page factory that records console errors."""
-    profile = tmp_path_factory.mktemp("chromium-site")
-    with sync_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, args=FLAGS, headless=True, viewport={"width": 1440, "height": 900}
-        )
+    """Chromium for the site, with a fresh profile."""
+    with chromium_context(tmp_path_factory.mktemp("chromium-site"), 1440, 900) as context:
         yield context
-        context.close()
 
 
 def shot(page, name: str, full_page: bool = False) -> None:

@@ -131,7 +131,6 @@ def missing_error(spec: DatasetSpec) -> DatasetMissingError:
     )
 
 
-# ---------------------------------------------------------------------------------------------- what is present
 def count_items(spec: DatasetSpec) -> dict[str, int]:
     """How many items each split has on disk now (0 where absent)."""
     return spec.kind.count(spec)
@@ -160,7 +159,6 @@ def verify(name: str) -> tuple[list[str], list[str]]:
     return spec.kind.verify(spec)
 
 
-# ---------------------------------------------------------------------------------------------- fetching, loading
 def download_dataset(name: str, force: bool = False, progress: bool = True) -> Path:
     """Fetch a dataset from its official source into the data root, verifying checksums before use."""
     spec = get_spec(name)
@@ -179,7 +177,6 @@ def load_dataset(name: str, split: str, transform: Callable | None = None) -> Da
     return spec.kind.load(spec, split, transform)
 
 
-# ---------------------------------------------------------------------------------------------- digits
 class DigitsImages(Dataset):
     """Grey digit images: (1 x H x W tensor in [0, 1], label), or a PIL image through `transform`."""
 

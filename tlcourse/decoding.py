@@ -25,7 +25,6 @@ class ImageFileError(TLCourseError, OSError):
     """An image file cannot be used (unreadable, changed since the dataset was built, too large)."""
 
 
-# ---------------------------------------------------------------------------------------------- decoding
 def to_8bit(img: Image.Image) -> Image.Image:
     """16-bit, 32-bit integer and float images scaled to 8-bit grayscale ('L'), not clipped to white.
 
@@ -63,7 +62,6 @@ def open_rgb(path: str | os.PathLike, min_side: int | None = None) -> Image.Imag
         return img.convert("RGB")
 
 
-# ---------------------------------------------------------------------------------------------- checking files
 def file_problem(path: Path, max_pixels: int = MAX_PIXELS, min_side: int | None = 256) -> str | None:
     """Why `path` cannot be used (dangling link, empty, not an image, too large, truncated), or None if it can.
 

@@ -35,7 +35,6 @@ from .runtime import pick_device
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
-# ---------------------------------------------------------------------------------------------- who am I
 def is_initialized() -> bool:
     """Whether this process is one of several (torch.distributed has a process group)."""
     return dist.is_available() and dist.is_initialized()
@@ -103,7 +102,6 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
-# ---------------------------------------------------------------------------------------------- the replicas
 def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     """The model in DistributedDataParallel when distributed (rank 0's weights copied to all); else the model."""
     if not is_initialized() or isinstance(model, DistributedDataParallel):
@@ -122,7 +120,6 @@ def gradient_bytes(model: nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in unwrap(model).parameters() if p.requires_grad)
 
 
-# ---------------------------------------------------------------------------------------------- my share of the data
 class ShardSampler(Sampler[int]):
     """Rank r's share of a dataset: examples r, r + W, r + 2W, ... with no padding, so each counts exactly once.
 
@@ -197,7 +194,6 @@ def set_epoch(loader, epoch: int) -> None:
         sampler.set_epoch(epoch)
 
 
-# ---------------------------------------------------------------------------------------------- sums over all ranks
 def _reduce(values, op) -> list[float]:
     """All-reduce a few numbers in float64 (exact for counts below 2**53); identity in a single process."""
     if not is_initialized():
@@ -240,7 +236,6 @@ def barrier() -> None:
         dist.barrier()
 
 
-# ---------------------------------------------------------------------------------------------- launching
 def free_port() -> int:
     """A TCP port free on the loopback interface, for the rendezvous of one local run."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -90,7 +90,6 @@ def extract_features(
     return saved["features"], saved["labels"]
 
 
-# ---------------------------------------------------------------------------------------------- heads on features
 @dataclass
 class ProbeResult:
     """A fitted linear probe and how well it does."""

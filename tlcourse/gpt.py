@@ -159,7 +159,6 @@ def generate(
     return idx
 
 
-# ---------------------------------------------------------------------------------------------- vocabulary
 class PieceVocab:
     """The most frequent word pieces of a text, as ids: a small vocabulary cut from a BERT tokenizer's pieces.
 

@@ -45,7 +45,6 @@ def _drop_unusable(
     return good
 
 
-# ---------------------------------------------------------------------------------------------- the dataset
 class ImageFiles(Dataset):
     """(image, label) pairs from a list of files; the building block of every image dataset in the course."""
 
@@ -117,7 +116,6 @@ class DataFolderError(TLCourseError, FileNotFoundError):
     """A folder the data layout needs is not there."""
 
 
-# ---------------------------------------------------------------------------------------------- layouts
 def _is_hidden(path: Path, root: Path) -> bool:
     """True for files and folders whose name (or a parent's, below `root`) starts with a dot."""
     return any(part.startswith(".") for part in path.relative_to(root).parts)

@@ -26,7 +26,6 @@ VOCAB_SIZE = 4000  # the most frequent word pieces of the training sentences; th
 CHECKPOINT_KIND = "tlcourse GPT, next-token pretraining on SST-2 training sentences"
 
 
-# ---------------------------------------------------------------------------------------------- the corpus
 @dataclass
 class Corpus:
     """Sentences as word-piece ids ([BOS] ... [EOS]) and the vocabulary that maps them back to text."""
@@ -94,7 +93,6 @@ def sequence_loader(
     return DataLoader(pairs, batch_sampler=batches, collate_fn=_PadCollate(pad_id))  # type: ignore[arg-type]  # a list is a map-style dataset
 
 
-# ---------------------------------------------------------------------------------------------- measuring
 def perplexity(model: gpt.GPT, sequences: Sequence[Sequence[int]], pad_id: int = 0) -> float:
     """exp(mean next-token loss per token): how many tokens the model is 'choosing between', on average."""
     loader = sequence_loader(sequences, pad_id=pad_id, batch_size=128)
@@ -114,28 +112,24 @@ def log_likelihoods(model: gpt.GPT, sequences: Sequence[Sequence[int]], pad_id: 
     return torch.cat(out)
 
 
-# ---------------------------------------------------------------------------------------------- the recipe
 @dataclass
 class PretrainSettings:
-    """The network's size and the pretraining run: one line per choice, printed by the lesson."""
+    """The network (a `gpt.GPTConfig`) and the pretraining run: one line per choice, printed by the lesson."""
 
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    block_size: int = 64
-    dropout: float = 0.0
+    network: gpt.GPTConfig
     epochs: int = 1
     batch_size: int = 32
     lr: float = 3e-3
     warmup_steps: int = 50
 
 
-def settings_for(device: torch.device) -> PretrainSettings:
+def settings_for(device: torch.device, vocab_size: int) -> PretrainSettings:
     """About a minute on two CPU cores; with CUDA, a wider, deeper network for more epochs (dropout: the text is
     small, and the same sentences come round again)."""
     if device.type == "cuda":
-        return PretrainSettings(n_layer=6, n_head=8, n_embd=256, dropout=0.1, epochs=8, batch_size=64)
-    return PretrainSettings()
+        network = gpt.GPTConfig(vocab_size, n_layer=6, n_head=8, n_embd=256, dropout=0.1)
+        return PretrainSettings(network, epochs=8, batch_size=64)
+    return PretrainSettings(gpt.GPTConfig(vocab_size))
 
 
 def pretrain_gpt(
@@ -143,14 +137,19 @@ def pretrain_gpt(
 ) -> tuple[gpt.GPT, train.History]:
     """Next-token prediction on the packed training sentences with AdamW, warm-up then linear decay, through `fit`."""
     runtime.seed_everything(seed)
-    s = settings
-    blocks = pack(corpus.train, s.block_size, seed)
+    s, block_size = settings, settings.network.block_size
+    if s.network.vocab_size != len(corpus.vocab):
+        raise ValueError(
+            f"The network's vocab_size is {s.network.vocab_size}, the corpus has {len(corpus.vocab)} pieces. "
+            "Fix: lm.settings_for(device, len(corpus.vocab))."
+        )
+    blocks = pack(corpus.train, block_size, seed)
     loader = DataLoader(TensorDataset(blocks, blocks), batch_size=s.batch_size, shuffle=True, drop_last=True)
     if not len(loader):
         raise ValueError(
-            f"{len(blocks)} blocks of {s.block_size} tokens: too little text for one batch of {s.batch_size}."
+            f"{len(blocks)} blocks of {block_size} tokens: too little text for one batch of {s.batch_size}."
         )
-    model = gpt.GPT(gpt.GPTConfig(len(corpus.vocab), s.block_size, s.n_layer, s.n_head, s.n_embd, s.dropout))
+    model = gpt.GPT(s.network)
     optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, betas=(0.9, 0.95), weight_decay=0.1)
     decay = tuning.warmup_then_decay(s.warmup_steps, s.epochs * len(loader))
     history = train.fit(
@@ -168,7 +167,6 @@ def pretrain_gpt(
     return model, history
 
 
-# ---------------------------------------------------------------------------------------------- the checkpoint
 def checkpoint_path() -> Path:
     """Where lesson 08 keeps its pretrained GPT (a rebuildable cache file)."""
     return cache_dir("checkpoints") / "sst2_gpt.pt"
@@ -209,7 +207,7 @@ def gpt_checkpoint(rebuild: bool = False, device=None) -> Path:
     def pretrain() -> Path:
         chosen = torch.device(device) if device else runtime.pick_device()
         corpus = sst2_corpus()
-        model, history = pretrain_gpt(corpus, settings_for(chosen), device=chosen)
+        model, history = pretrain_gpt(corpus, settings_for(chosen, len(corpus.vocab)), device=chosen)
         return save_pretrained(path, model.cpu(), corpus.vocab, history)
 
     def problem(found: Path) -> None:

@@ -184,7 +184,6 @@ def _torchvision_stages(model: nn.Module, kind: str | None, classifier: str) -> 
     return {**{name: [name] for name in top}, "classifier": [classifier]}
 
 
-# ---------------------------------------------------------------------------------------------- self-describing models
 MODEL_FORMAT = "tlcourse-model/1"
 
 

@@ -66,7 +66,6 @@ class TrainConfig:
     device: str | None = None
 
 
-# ---------------------------------------------------------------------------------------------- checks before work
 def check_options(cfg: TrainConfig) -> None:
     """Refuse bad options before any work: missing paths, unknown modes, an --out that holds another model."""
     if cfg.fine_tune not in ("none", "top", "auto"):
@@ -110,7 +109,6 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
         )
 
 
-# ---------------------------------------------------------------------------------------------- data
 def _load_splits(cfg: TrainConfig) -> tuple[images.ImageFiles, images.ImageFiles, str]:
     """(train, val, how they were made) from an ImageFolder tree, one folder of class folders, or a CSV."""
     if cfg.csv is not None:
@@ -169,7 +167,6 @@ def print_data_report(report: dict) -> None:
         print(f"  note: {note}")
 
 
-# ---------------------------------------------------------------------------------------------- features and probe
 def extract(backbone: models.LoadedBackbone, train, val, cfg: TrainConfig) -> dict[str, torch.Tensor]:
     """Cached inputs for the heads: stage6 maps + pooled features (Lite), or pooled features (other backbones)."""
     model, transform, info = backbone
@@ -228,7 +225,6 @@ def accuracy(head: nn.Linear, top: nn.Module | None, inputs: torch.Tensor, label
     return int((head.eval()(pooled).argmax(1) == labels).sum()) / len(labels)
 
 
-# ---------------------------------------------------------------------------------------------- fine-tuning
 def stopping_split(labels: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(fit, stop) indices: per class, int(n * STOP_FRACTION) photos kept out of the fit to early-stop on.
 
@@ -299,7 +295,6 @@ def assemble(backbone: models.LoadedBackbone, head: nn.Linear, top: nn.Sequentia
     return model.eval()
 
 
-# ---------------------------------------------------------------------------------------------- choosing
 def cross_validate(backbone: models.LoadedBackbone, feats: dict, num_classes: int, cfg: TrainConfig) -> dict | None:
     """Accuracy of the probe and of fine-tuning on each held-out fold of the training photos (paired folds).
 
@@ -432,7 +427,6 @@ def write_json(obj: dict, path: Path) -> None:
     atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
 
 
-# ---------------------------------------------------------------------------------------------- the whole recipe
 def _choice(backbone, feats: dict, num_classes: int, cfg: TrainConfig, seconds: dict) -> tuple[str, str, dict]:
     """(chosen, why, how): in auto mode by cross-validation on the training photos; the val photos are not passed."""
     skipped = ""

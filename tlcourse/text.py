@@ -38,7 +38,6 @@ def load_sst2(split: str) -> tuple[list[str], list[int]]:
     return table.sentences, table.targets
 
 
-# ---------------------------------------------------------------------------------------------- the encoder
 class SentenceEncoder(nn.Module):
     """A BERT-family transformer plus mean pooling over real (non-padding) tokens: one vector per sentence.
 
@@ -94,7 +93,6 @@ def load_text_encoder(name_or_path: Path | str | None = None) -> SentenceEncoder
     return SentenceEncoder(transformer, tokenizer, name=name).eval()
 
 
-# ---------------------------------------------------------------------------------------------- batches
 class _Tokenize:
     """Collate function: a list of (sentence, label) pairs -> (tokenised batch, label tensor)."""
 
@@ -151,7 +149,6 @@ def sentence_loader(
     return DataLoader(pairs, batch_sampler=sampler, collate_fn=_Tokenize(encoder))  # type: ignore[arg-type]  # a list is a map-style dataset
 
 
-# ---------------------------------------------------------------------------------------------- cached embeddings
 def text_cache_key(encoder: SentenceEncoder, sentences: Sequence[str]) -> str:
     """Encoder weights + pooling + max length + the sentences themselves, hashed (like the image feature cache)."""
     digest = hashlib.sha256()
@@ -203,7 +200,6 @@ def _embed(
     return out
 
 
-# ---------------------------------------------------------------------------------------------- a baseline
 def tfidf_accuracy(train_sentences, train_labels, dev_sentences, dev_labels) -> float:
     """Dev accuracy of TF-IDF (words and word pairs) + logistic regression fitted on the labelled sentences alone:
     the no-pretraining baseline of lessons 07 and 08."""

@@ -28,7 +28,7 @@ class LRFinderResult:
 
     @property
     def suggestion(self) -> float:
-        """The lowest-loss LR divided by 10: on the steep, safe side of the valley."""
+        """The lowest-loss LR divided by 10, on the steep, safe side of the valley."""
         return self.best_lr / 10
 
 

@@ -36,7 +36,7 @@ def check_param_groups(fn, make_model) -> str:
 
 @exercise("03")
 def check_new_head(fn, make_model) -> str:
-    """fn(model, num_classes) replaces the classifier (`info.classifier`, e.g. `model.classifier`) with a fresh Linear layer."""
+    """fn(model, num_classes) swaps the classifier (`info.classifier`: `model.classifier`) for a fresh Linear."""
     model, info = make_model()
     old, dim = get_module(model, info.classifier), info.feature_dim
     fn(model, 3)
