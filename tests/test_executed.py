@@ -15,6 +15,8 @@ CELLS = [
     "import sys\nfor i in range(3):\n    print(f'\\rstep {i}', end='')\nprint()\n40 + 2",
     "from IPython.display import clear_output\nprint('gone')\nclear_output()\nprint('kept')",
     "1 / 0",
+    "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])[0].figure;  # hushed",
+    "6 * 7  # a value shown",
 ]
 
 
@@ -48,7 +50,9 @@ def test_recorder_keeps_what_a_front_end_shows(notebook):
     assert code[2].outputs[1].data["text/plain"] == "42"
     assert code[3].outputs[0].text == "kept\n"  # clear_output applied
     assert code[4].outputs[0].ename == "ZeroDivisionError"
-    assert [c.execution_count for c in code] == [1, 2, 3, 4, 5]
+    assert [o.output_type for o in code[5].outputs] == ["display_data"]  # the figure once: `;` hides the value
+    assert code[6].outputs[0].data["text/plain"] == "42"
+    assert [c.execution_count for c in code] == [1, 2, 3, 4, 5, 6, 7]
     assert all("iopub.execute_input" in c.metadata.execution for c in code)
     run = executed.metadata[METADATA_KEY]
     assert run["seconds"] > 0 and len(run["cell_seconds"]) == len(CELLS) and run["fingerprint"] == fingerprint(path)

@@ -75,6 +75,14 @@ def test_every_lesson_has_a_page_with_its_figures(pages):
         assert len(shown) >= figures, f"{lesson.name}: {figures} figures in the run, {len(shown)} on its page"
 
 
+def test_no_cell_shows_a_figure_twice(pages):
+    for lesson in sitebuild.lessons():  # the executed copies themselves, as `make executed` leaves them to read
+        executed = nbformat.read(REPO / "build" / "executed" / lesson.name, as_version=4)
+        for index, cell in enumerate(executed.cells):
+            images = [out["data"]["image/png"] for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
+            assert len(images) == len(set(images)), f"{lesson.name}, cell {index}: the same figure twice"
+
+
 def test_no_lesson_page_shows_an_error(pages):
     for lesson in sitebuild.lessons():
         text = "".join(pages[SITE / "lessons" / f"{lesson.stem}.html"].text)

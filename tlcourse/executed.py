@@ -24,6 +24,8 @@ from pathlib import Path
 from queue import Empty
 
 import nbformat
+from IPython.core.displayhook import DisplayHook
+from IPython.core.inputtransformer2 import TransformerManager
 from jupyter_client.session import Session
 
 METADATA_KEY = "tlcourse_executed"
@@ -156,7 +158,7 @@ class NotebookRecorder:
             record = self.cells.get(index, CellRecord())
             count += record.execution_count is not None
             cell.execution_count = count if record.execution_count is not None else None
-            cell.outputs = _coalesce(record.outputs)
+            cell.outputs = _shown(_coalesce(record.outputs), cell.source)
             for out in cell.outputs:
                 if out.output_type == "execute_result":
                     out.execution_count = cell.execution_count
@@ -174,6 +176,18 @@ class NotebookRecorder:
 
     def close(self) -> None:
         self.client.stop_channels()
+
+
+def _shown(outputs: list, source: str) -> list:
+    """The outputs, without the cell's value when its last line ends in `;`, as a front end shows them.
+
+    IPython reads that `;` from its input history, and nbval runs cells without storing history, so in its run the
+    kernel returns the value anyway (a figure a lesson returns with `plots.plot_filters(...);` would show twice).
+    """
+    cell = TransformerManager().transform_cell(source)  # the code IPython runs, magics turned into Python
+    if DisplayHook.semicolon_at_end_of_expression(cell):
+        return [out for out in outputs if out.output_type != "execute_result"]
+    return outputs
 
 
 def _coalesce(outputs: list) -> list:

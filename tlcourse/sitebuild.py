@@ -151,11 +151,7 @@ def stage_lesson(lesson: Path, executed: Path, out_dir: Path) -> None:
         for out in cell.get("outputs", []):
             _widget_note(out)
         if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if _shows_something(o)]
-            # A trailing ';' hides the cell's result in JupyterLab; nbval runs cells without history, where
-            # IPython cannot see the ';', so its result is dropped here as a front end would.
-            if cell.source.rstrip().endswith(";"):
-                cell.outputs = [o for o in cell.outputs if o.output_type != "execute_result"]
+            cell.outputs = [o for o in cell.outputs if _shows_something(o)]  # (a `;` was honoured when recorded)
     _insert_after_title(nb, _download_cell(lesson.stem, nb.metadata[METADATA_KEY]))
     nbformat.write(nb, out_dir / "lessons" / lesson.name)
     source = nbformat.read(lesson, as_version=4)
