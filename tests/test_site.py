@@ -34,8 +34,7 @@ def _lesson(repo: Path, name: str = "03_tiny") -> Path:
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
     executed = nbformat.read(path, as_version=4)
     bar = nbformat.v4.new_output("display_data", data={"text/plain": ""})  # a progress bar that vanished
-    result = nbformat.v4.new_output("execute_result", data={"text/plain": "<function plot>"}, execution_count=1)
-    executed.cells[3].outputs = [nbformat.v4.new_output("display_data", data=WIDGET_DATA), bar, result]
+    executed.cells[3].outputs = [nbformat.v4.new_output("display_data", data=WIDGET_DATA), bar]  # `;`: no result
     executed.metadata[METADATA_KEY] = {**RUN, "fingerprint": fingerprint(path)}
     (repo / "build" / "executed").mkdir(parents=True, exist_ok=True)
     nbformat.write(executed, repo / "build" / "executed" / path.name)
