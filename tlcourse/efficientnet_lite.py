@@ -149,11 +149,13 @@ class EfficientNetLite(nn.Module):
     @property
     def stages(self) -> nn.ModuleDict:
         """The MBConv blocks grouped by stage, `stages["stage1"]` to `stages["stage7"]`, each an nn.Sequential."""
-        grouped, first = {}, 0
-        for number, (repeats, *_rest) in enumerate(self.table, start=1):
-            grouped[f"stage{number}"] = self._blocks[first : first + repeats]
-            first += repeats
-        return nn.ModuleDict(grouped)
+        return nn.ModuleDict(
+            {
+                stage: nn.Sequential(*(self.get_submodule(p) for p in prefixes))
+                for stage, prefixes in stage_names(self.table).items()
+                if prefixes[0].startswith("_blocks.")
+            }
+        )
 
     @property
     def head(self) -> nn.Sequential:

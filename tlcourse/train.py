@@ -292,9 +292,11 @@ def fit(
     epochs = epochs_for(epochs, steps, len(train_loader))
     for epoch in tqdm(range(start, epochs + 1), desc="epochs", initial=start - 1, total=epochs, disable=not progress):
         distributed.set_epoch(train_loader, epoch)
-        step.max_batches = None if steps is None else steps - (epoch - 1) * len(train_loader)
+        max_batches = None if steps is None else steps - (epoch - 1) * len(train_loader)
         try:
-            record, out_of_time = run_epoch(model, step, epoch, train_loader, val_loader, scheduler, deadline, progress)
+            record, out_of_time = run_epoch(
+                model, step, epoch, train_loader, val_loader, scheduler, deadline, progress, max_batches
+            )
         except NonFiniteLossError as err:
             _stop_on_non_finite(history, epoch, err, module, early_stopping)
             break
@@ -342,7 +344,6 @@ class Step:
     scaler: torch.amp.GradScaler | None = None
     clip_grad_norm: float | None = None
     batch_scheduler: object = None
-    max_batches: int | None = None  # this epoch's batches, when fit counts steps
 
     @staticmethod
     def monitor(val_loader) -> str:
@@ -356,8 +357,11 @@ def learning_rates(optimizer: torch.optim.Optimizer) -> dict:
     return {"lr": max(lrs), "lrs": lrs} if len(lrs) > 1 else {"lr": lrs[0]}
 
 
-def run_epoch(model, step: Step, epoch: int, train_loader, val_loader, scheduler, deadline, progress: bool):
-    """Train one epoch, validate, step the epoch scheduler; returns (the epoch's record, out of time?)."""
+def run_epoch(
+    model, step: Step, epoch: int, train_loader, val_loader, scheduler, deadline, progress: bool, max_batches=None
+):
+    """Train one epoch (its first `max_batches` batches, if given), validate, step the epoch scheduler; returns
+    (the epoch's record, out of time?)."""
     t0 = time.perf_counter()
     record = {"epoch": epoch, **learning_rates(step.optimizer)}
     train_loss, train_acc, out_of_time = train_one_epoch(
@@ -372,7 +376,7 @@ def run_epoch(model, step: Step, epoch: int, train_loader, val_loader, scheduler
         deadline,
         desc=f"epoch {epoch}",
         progress=progress,
-        max_batches=step.max_batches,
+        max_batches=max_batches,
     )
     record.update(train_loss=train_loss, train_acc=train_acc, train_seconds=time.perf_counter() - t0)
     if val_loader is not None:
