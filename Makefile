@@ -8,7 +8,7 @@ EXTRAS ?= test
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: lab setup test test-units test-lessons test-student unit lint format notebooks student nbgrader-metadata bench executed site test-site clean-cache
+.PHONY: lab setup test test-units test-lessons test-student unit test-fast lint format student nbgrader-metadata bench executed site test-site clean-cache
 
 $(BIN)/tlcourse: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,7 @@ test: $(BIN)/tlcourse lint  ## lint, then unit tests, every notebook top to bott
 	$(MAKE) --no-print-directory -j2 --output-sync=target $(TEST_GROUPS)
 
 test-units: $(BIN)/tlcourse
-	$(BIN)/python -m pytest -q --durations=8 tests --deselect tests/test_student_notebooks.py::test_student_notebook_runs_with_only_stub_errors \
-	  --ignore=tests/test_site_built.py --ignore=tests/test_site_browser.py
+	$(BIN)/python -m pytest -q --durations=8 tests -m "not student and not site"
 
 # The lessons draw their figures as a learner's JupyterLab does (inline), whatever MPLBACKEND the shell sets (CI sets
 # Agg for the unit tests): the executed copies the site is built from must hold every figure.
@@ -46,18 +45,22 @@ test-lessons: $(BIN)/tlcourse
 	$(BIN)/python -m pytest -q --durations=10 --nbval-lax notebooks
 
 test-student: $(BIN)/tlcourse
-	$(BIN)/python -m pytest -q --durations=10 tests/test_student_notebooks.py -k test_student_notebook_runs_with_only_stub_errors
+	$(BIN)/python -m pytest -q --durations=10 tests/test_student_notebooks.py -m student
 
 lint: $(BIN)/tlcourse  ## ruff (lint rules, lessons included; formatting) and mypy (types of tlcourse/), set in pyproject.toml
-	$(BIN)/ruff check tlcourse tests benchmarks docs conftest.py notebooks
-	$(BIN)/ruff format --check tlcourse tests benchmarks docs conftest.py
-	$(BIN)/mypy tlcourse
+	$(BIN)/ruff check tlcourse tools tests benchmarks docs conftest.py notebooks
+	$(BIN)/ruff format --check tlcourse tools tests benchmarks docs conftest.py
+	$(BIN)/mypy tlcourse tools
 
 format: $(BIN)/tlcourse  ## ruff format: apply the formatter
-	$(BIN)/ruff format tlcourse tests benchmarks docs conftest.py
+	$(BIN)/ruff format tlcourse tools tests benchmarks docs conftest.py
 
 unit: $(BIN)/tlcourse  ## unit tests only
 	$(BIN)/python -m pytest -q tests
+
+# Markers (pyproject.toml): slow = other processes (torchrun, kernels, nbgrader, Chromium); student; site.
+test-fast: $(BIN)/tlcourse  ## the unit tests that start no other process (a minute or two): while editing
+	$(BIN)/python -m pytest -q tests -m "not slow and not student and not site"
 
 student: $(BIN)/tlcourse  ## student notebooks (solutions stubbed) into student/
 	$(BIN)/tlcourse student --source notebooks --out student --overwrite
@@ -66,14 +69,14 @@ nbgrader-metadata: $(BIN)/tlcourse  ## after editing an exercise: split check ce
 	$(BIN)/tlcourse student --nbgrader-metadata --source notebooks
 
 # The lessons' nbval run (test-lessons, part of `make test`) leaves each executed lesson in build/executed/ (conftest.py,
-# tlcourse/executed.py): outputs, each cell's timestamps and the lesson's seconds. `make executed` is that run alone.
+# tools/executed.py): outputs, each cell's timestamps and the lesson's seconds. `make executed` is that run alone.
 executed: test-lessons  ## executed copies of the notebooks (with outputs) into build/executed/
 
 # The course site, from build/executed/ (lessons whose copy is missing or stale run once, the same way).
 # Needs the site extra: make setup EXTRAS=test,classroom,site. TLCOURSE_SITE_REUSE=1 keeps stale copies (drafts only).
 site: $(BIN)/tlcourse  ## the course site into build/site/ (open build/site/index.html)
 	@$(BIN)/python -c "import myst_nb" 2>/dev/null || $(BIN)/python -m pip install -q -e '.[site]'
-	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m tlcourse.sitebuild
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m tools.sitebuild
 
 # The built site, checked: internal links, every lesson page with its figures, no error output (tests/test_site_built.py);
 # then a real Chromium on it (tests/test_site_browser.py). Fails, never skips, when build/site/ is missing.

@@ -1,4 +1,4 @@
-"""The lessons' nbval run leaves executed copies behind for the course site (see tlcourse/executed.py).
+"""The lessons' nbval run leaves executed copies behind for the course site (see tools/executed.py).
 
 pytest loads this file for every run in the repository. For each lesson in notebooks/ that nbval runs
 (`make test-lessons`), a `NotebookRecorder` listens to the lesson's kernel; when all its code cells have run, the
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tlcourse.executed import NotebookRecorder, write_executed
+from tools.executed import NotebookRecorder, write_executed
 
 EXECUTED = Path(__file__).resolve().parent / "build" / "executed"
 LESSONS = Path(__file__).resolve().parent / "notebooks"

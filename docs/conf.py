@@ -26,7 +26,7 @@ templates_path = ["_templates"]
 html_static_path = ["_static"]
 html_css_files = ["tlcourse.css"]
 
-# The lessons were executed by `make test` (tlcourse.executed); the site shows that run's outputs.
+# The lessons were executed by `make test` (tools/executed.py); the site shows that run's outputs.
 nb_execution_mode = "off"
 nb_ipywidgets_js = {}  # no widget JavaScript from a CDN: the site works offline (widgets get a note instead)
 nb_merge_streams = True

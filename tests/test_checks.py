@@ -2,6 +2,7 @@
 leaves a machine-readable outcome. The answers are written here, never taken from the package (the answer key)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,12 +50,20 @@ def test_every_call_records_an_outcome_and_writes_the_log(tmp_path, monkeypatch,
 
 def test_catalog_lists_every_check_by_lesson():
     assert checks.CATALOG["01"] == ["top5_names", "freeze_features", "nearest"]
-    assert sum(len(names) for names in checks.CATALOG.values()) == 27  # 10 lessons with exercises: 18 + 3 each (08-10)
     assert checks.CATALOG["10"] == ["shard_indices", "average_gradients", "scaled_lr"]
+    assert checks.CATALOG["11"] == ["lora_linear", "merge_lora", "trainable_state"]
+    assert checks.CATALOG["12"] == ["gaussian_noise", "mix_weights", "reestimate_bn"]
     assert checks.CATALOG["08"] == ["causal_attention", "next_token_loss", "last_token_state"]
-    for names in checks.CATALOG.values():
+    lesson_modules = sorted(p.stem[-2:] for p in Path(checks.__file__).parent.glob("lesson[0-9][0-9].py"))
+    assert sorted(checks.CATALOG) == lesson_modules  # every lesson module's checks are catalogued, under its number
+    exported = {name for name in checks.__all__ if name.startswith("check_")}
+    catalogued = [f"check_{name}" for names in checks.CATALOG.values() for name in names]
+    assert sorted(catalogued) == sorted(exported)  # each check exported once, and nothing exported uncatalogued
+    for lesson, names in checks.CATALOG.items():
+        assert names, f"lesson {lesson} has no checks"
         for name in names:
-            assert callable(getattr(checks, f"check_{name}"))
+            check = getattr(checks, f"check_{name}")
+            assert callable(check) and check.__module__ == f"tlcourse.checks.lesson{lesson}"  # named by its lesson
 
 
 def test_a_check_returns_nothing_so_a_notebook_cell_shows_only_the_green_line(capsys):

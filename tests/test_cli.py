@@ -1,6 +1,6 @@
 """The command line: datasets table, doctor's exit code, clear one-line errors."""
 
-from tlcourse.classroom import cli
+from tlcourse import cli
 
 
 def test_datasets_table(capsys):

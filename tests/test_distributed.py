@@ -53,6 +53,7 @@ def max_abs_diff(a: dict, b: dict) -> float:
     return max((a[k] - b[k]).abs().max().item() for k in a)
 
 
+@pytest.mark.slow
 def test_two_ranks_of_8_train_like_one_process_with_batch_16(ranks, tmp_path):
     (r0, r1), _ = ranks
     assert (r0["rank"], r1["rank"], r0["world"]) == (0, 1, 2)
@@ -67,6 +68,7 @@ def test_two_ranks_of_8_train_like_one_process_with_batch_16(ranks, tmp_path):
         assert got["val_loss"] == pytest.approx(want["val_loss"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_history_is_identical_on_every_rank(ranks):
     (r0, r1), _ = ranks
     for label in ("plain", "early", "resumed"):
@@ -76,6 +78,7 @@ def test_history_is_identical_on_every_rank(ranks):
     assert len(r0["plain"]["records"]) == 2 and r0["plain"]["records"][0]["epoch"] == 1
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_and_restores_the_same_epoch_on_every_rank(ranks, tmp_path):
     (r0, r1), _ = ranks
     ref = reference("early", tmp_path)
@@ -86,6 +89,7 @@ def test_early_stopping_stops_and_restores_the_same_epoch_on_every_rank(ranks, t
     assert max_abs_diff(r0["early"]["weights"], ref["weights"]) < 1e-6
 
 
+@pytest.mark.slow
 def test_only_rank_0_prints_and_writes_the_checkpoint(ranks):
     (r0, r1), out = ranks
     assert r0["checkpoint_writes"] == [str(out / "ckpt.pt")] * 3  # 2 epochs, then the resumed third
@@ -99,6 +103,7 @@ def test_only_rank_0_prints_and_writes_the_checkpoint(ranks):
     assert not list(out.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_a_crashed_rank_is_named_and_leaves_no_half_written_checkpoint(tmp_path):
     done = distributed.torchrun(WORKER, tmp_path, "crash", nproc=2, timeout=LAUNCH_TIMEOUT, check=False)
     report = done.stderr + done.stdout

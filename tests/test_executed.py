@@ -1,11 +1,13 @@
-"""tlcourse.executed: a second client of a real kernel records outputs as a notebook front end keeps them."""
+"""tools/executed.py: a second client of a real kernel records outputs as a notebook front end keeps them."""
 
 from __future__ import annotations
 
 import nbformat
 import pytest
 
-from tlcourse.executed import METADATA_KEY, NotebookRecorder, executed_info, fingerprint, write_executed
+from tools.executed import METADATA_KEY, NotebookRecorder, executed_info, fingerprint, write_executed
+
+pytestmark = pytest.mark.slow  # real Jupyter kernels
 
 kernel_mod = pytest.importorskip("nbval.kernel", reason="nbval not installed: pip install -e '.[test]'")
 

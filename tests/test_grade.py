@@ -5,7 +5,9 @@ import csv
 import nbformat
 import pytest
 
-from tlcourse.classroom.cli import main
+from tlcourse.cli import main
+
+pytestmark = pytest.mark.slow  # grading runs notebooks in Jupyter kernels
 
 IMPORTS = "import numpy as np\nfrom tlcourse import checks"
 RIGHT = {

@@ -6,7 +6,9 @@ import nbformat
 import pytest
 
 from tests.test_grade import RIGHT, lesson06, stub
-from tlcourse.classroom.cli import main
+from tlcourse.cli import main
+
+pytestmark = pytest.mark.slow  # grading runs notebooks in Jupyter kernels
 
 
 def table(path):

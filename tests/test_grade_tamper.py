@@ -8,7 +8,9 @@ import pytest
 from tests.test_grade import CHECKS, IMPORTS, RIGHT, lesson06, stub
 from tlcourse.checks.logbook import logbook_path
 from tlcourse.classroom import tamper, verdicts
-from tlcourse.classroom.cli import main
+from tlcourse.cli import main
+
+pytestmark = pytest.mark.slow  # grading runs notebooks in Jupyter kernels
 
 STUBS = {name: stub(name) for name in RIGHT}
 # Replaces the three check functions with ones that print a pass, reaching the module without naming `checks`.
@@ -113,9 +115,12 @@ def test_source_findings_name_the_cell_and_what_it_does():
 
 def test_the_lessons_themselves_show_no_tampering():
     from tests.test_student_notebooks import NOTEBOOKS
+    from tlcourse.classroom.student import student_notebook
 
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
-        assert tamper.source_findings(nbformat.read(path, as_version=4)) == [], path.name
+        nb = nbformat.read(path, as_version=4)
+        assert tamper.source_findings(nb) == [], path.name
+        assert tamper.source_findings(student_notebook(nb)) == [], f"student version of {path.name}"
 
 
 def test_check_calls_are_rewritten_in_place_keeping_the_code_around_them():

@@ -8,7 +8,7 @@ import pytest
 
 from tlcourse import checks
 from tlcourse.checks import logbook
-from tlcourse.classroom.cli import main
+from tlcourse.cli import main
 
 RIGHT_EXP = "lambda step, steps, start_lr, end_lr: start_lr * (end_lr / start_lr) ** (step / (steps - 1))"
 

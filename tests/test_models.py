@@ -192,3 +192,16 @@ def test_a_saved_model_describes_itself_and_predicts(tmp_path):
         models.load_model(tmp_path / "ckpt.pt")
     with pytest.raises(CheckpointError, match="No model file"):
         models.load_model(tmp_path / "absent.pt")
+
+
+def test_training_step_flops_count_the_backward_pass_that_freezing_saves():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 2))
+    x, y = torch.randn(8, 32), torch.randint(0, 2, (8,))
+    forward = surgery.forward_flops(model, x)
+    full = surgery.training_step_flops(model, x, y)
+    top_input_grad = 2 * 8 * 64 * 2  # the gradient flowing from the top layer down to the hidden layer
+    assert full == 2 * forward + top_input_grad  # backward: every weight's gradient, and the inputs' above the data
+    model[0].requires_grad_(False)  # the lowest layer frozen: nothing below the top layer needs a gradient
+    assert surgery.training_step_flops(model, x, y) == forward + 2 * 8 * 64 * 2  # the top layer's weight gradient
+    assert all(p.grad is None for p in model.parameters())  # the count leaves no gradients behind

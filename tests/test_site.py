@@ -1,4 +1,4 @@
-"""The course site's staging (tlcourse.sitebuild): lessons folded, linked and timed; no site needed.
+"""The course site's staging (tools/sitebuild.py): lessons folded, linked and timed; no site needed.
 
 The built site itself is checked by tests/test_site_built.py and tests/test_site_browser.py (`make test-site`).
 """
@@ -10,9 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tlcourse import sitebuild
 from tlcourse.classroom.student import STUB
-from tlcourse.executed import METADATA_KEY, fingerprint
+from tools import sitebuild
+from tools.executed import METADATA_KEY, fingerprint
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "build" / "site"

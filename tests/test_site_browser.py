@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tlcourse import sitebuild
+from tools import sitebuild
 
 from .test_browser import _unavailable, chromium_context
+
+pytestmark = [pytest.mark.site, pytest.mark.slow]  # the built site in a real Chromium (make test-site)
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "build" / "site"

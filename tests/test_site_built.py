@@ -16,7 +16,9 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 
-from tlcourse import sitebuild
+from tools import sitebuild
+
+pytestmark = pytest.mark.site  # the built site in build/site/ (make test-site)
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "build" / "site"

@@ -28,6 +28,8 @@ def test_every_lesson_has_exercises():
     assert LESSONS, "no notebook has exercises"
 
 
+@pytest.mark.student
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LESSONS)
 def test_student_notebook_runs_with_only_stub_errors(name, tmp_path):
     path = next(p for p in make_student_notebooks(NOTEBOOKS, tmp_path) if p.name == name)

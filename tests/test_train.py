@@ -195,3 +195,32 @@ def test_atomic_save_from_two_processes_at_once_leaves_one_complete_file(tmp_pat
 def _save_many(path, value):
     for _ in range(20):
         storage.atomic_save(torch.full((256, 256), float(value)), path)
+
+
+def test_live_plot_is_a_function_the_caller_passes_and_training_does_not_import_plotting():
+    seen = []
+    model, (tr, va) = nn.Linear(5, 2), loaders()
+    sgd_fit(model, tr, va, epochs=3, live_plot=lambda history: seen.append(len(history)))
+    assert seen == [1, 2, 3]  # called with the History after every epoch
+    import subprocess
+    import sys
+
+    code = "import sys, tlcourse.train; print('tlcourse.plots' in sys.modules, 'matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_the_loss_scaler_is_always_there_and_only_enabled_for_fp16():
+    scaler = runtime.grad_scaler(torch.device("cpu"))
+    assert isinstance(scaler, torch.amp.GradScaler) and not scaler.is_enabled()
+    loss = torch.tensor(2.0, requires_grad=True)
+    assert scaler.scale(loss) is loss  # disabled: a pass-through, so the loop has no `if scaler` branches
+
+
+def test_live_plot_true_draws_with_the_display_plots_registers():
+    from tlcourse import plots
+
+    assert train.live_display is plots.live_curves  # importing plots registers it; train never imports plots
+    model, (tr, va) = nn.Linear(5, 2), loaders()
+    h = sgd_fit(model, tr, va, epochs=2, live_plot=True)
+    assert len(h) == 2

@@ -10,6 +10,8 @@ import pytest
 from tests.test_train_cli import make_photos
 from tlcourse import distributed
 
+pytestmark = pytest.mark.slow  # torchrun launches
+
 TLCOURSE = Path(sys.executable).with_name("tlcourse")
 OPTIONS = ["--fine-tune", "auto", "--folds", "3", "--epochs", "3", "--val-fraction", "0.34", "--quiet"]
 OPTIONS += ["--device", "cpu"]

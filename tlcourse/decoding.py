@@ -14,15 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import TLCourseError
-
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 MAX_PIXELS = 100_000_000  # larger images are left out: decoding one would take gigabytes (a "decompression bomb")
 HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
-
-
-class ImageFileError(TLCourseError, OSError):
-    """An image file cannot be used (unreadable, changed since the dataset was built, too large)."""
 
 
 def to_8bit(img: Image.Image) -> Image.Image:

@@ -69,7 +69,7 @@ def setup(device: str | torch.device | None = None, timeout_s: float = 300) -> t
     Outside torchrun (no RANK/WORLD_SIZE in the environment) nothing is initialised: one process, as usual.
     The backend follows the device: nccl with one GPU per process (LOCAL_RANK picks it), gloo on the CPU.
     """
-    device = torch.device(device) if device else pick_device()
+    device = pick_device(device)
     if is_initialized() or "WORLD_SIZE" not in os.environ:
         return rank_device(device)
     missing = [name for name in TORCHRUN_ENV if name not in os.environ]

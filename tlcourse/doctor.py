@@ -133,6 +133,6 @@ def doctor_status() -> int:
     return status(checks)
 
 
-def doctor() -> bool:
-    """Print the report; True when everything (lessons and own images) is ready."""
+def check() -> bool:
+    """Print the report; True when everything (lessons and own images) is ready (`doctor.check()` in a notebook)."""
     return doctor_status() == 0

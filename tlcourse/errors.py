@@ -33,3 +33,23 @@ class CheckpointError(TLCourseError, ValueError):
 
 class NonFiniteLossError(TLCourseError, FloatingPointError):
     """The training loss became NaN or infinite."""
+
+
+class TrainInputError(TLCourseError, ValueError):
+    """The data or the options given to `tlcourse train` cannot be used as they are."""
+
+
+class ImageFileError(TLCourseError, OSError):
+    """An image file cannot be used (unreadable, changed since the dataset was built, too large)."""
+
+
+class SplitMismatchError(TLCourseError, ValueError):
+    """The splits of a dataset do not have the same class folders, so labels would not mean the same class."""
+
+
+class DataFolderError(TLCourseError, FileNotFoundError):
+    """A folder the data layout needs is not there."""
+
+
+class TamperedInstallError(TLCourseError):
+    """A submission changed the installed course files: later grades could not be trusted, so grading stops."""

@@ -97,7 +97,7 @@ def image_features(
     mine = todo[distributed.rank() :: distributed.world_size()]  # all of them in a single process
     computed = {}
     if mine:
-        device = torch.device(device) if device else pick_device()
+        device = pick_device(device)
         show = progress and distributed.is_main()
         maps, _ = compute_features(model, dataset.subset(mine), layer, info, batch_size, device, show, pool)
         computed = {keys[i]: f for i, f in zip(mine, maps)}

@@ -1,4 +1,4 @@
-"""Figures of whole experiments (lessons 05, 06 and 10): each draws what one lesson measured, from its numbers.
+"""Figures of whole experiments (lessons 05, 06, 10, 11 and 12): each draws what one lesson measured, from its numbers.
 
 General-purpose plots (images, learning curves, confusion matrices) live in `plots`.
 """
@@ -140,3 +140,122 @@ def plot_scaling_out(gaps: dict[str, float], val_losses: dict[str, list[float]])
     right.legend(fontsize=8)
     fig.tight_layout()
     return left, right
+
+
+def plot_shift_grid(images: dict[str, np.ndarray], columns: int = 5):
+    """One photo under every shift: a grid of [H, W, 3] images in [0, 1], titled by the dict's keys."""
+    rows = -(-len(images) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.1 * columns, 2.3 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (title, image) in zip(axes.ravel(), images.items(), strict=False):
+        ax.imshow(np.clip(image, 0, 1))
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_id_ood(points: dict[str, np.ndarray], curve: tuple[Sequence[float], np.ndarray], photo: float):
+    """In-distribution against out-of-distribution accuracy: one dot per seed and method, the mean as a big dot,
+    and the WiSE-FT curve (mean over seeds, one point per mixing weight alpha, labelled).
+
+    `points[method]` is [seeds, 2] (ID, OOD); `curve` is (alphas, [seeds, len(alphas), 2]); `photo` is one val photo.
+    """
+    fig, ax = plt.subplots(figsize=(7, 5))
+    alphas, wise = curve
+    mean_curve = wise.mean(0)
+    ax.plot(mean_curve[:, 0], mean_curve[:, 1], "-", color="gray", zorder=1, label="WiSE-FT (mean of seeds)")
+    for alpha, (x, y) in zip(alphas, mean_curve, strict=True):
+        ax.annotate(f"α={alpha:g}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=8, color="gray")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for (method, values), color in zip(points.items(), colors, strict=False):
+        ax.scatter(values[:, 0], values[:, 1], color=color, alpha=0.4, s=25)
+        x, y = values.mean(0)
+        ax.scatter(x, y, color=color, s=110, edgecolor="black", label=f"{method} ({len(values)} seeds)", zorder=3)
+    x0, y0 = ax.get_xlim()[0], ax.get_ylim()[0]
+    ax.plot([x0, x0 + photo], [y0, y0], color="black", lw=3)
+    ax.annotate("one val photo", (x0, y0), textcoords="offset points", xytext=(0, 4), fontsize=8)
+    ax.set_xlabel("in-distribution accuracy (clean val photos)")
+    ax.set_ylabel("out-of-distribution accuracy (mean over shifted sets)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_grouped_bars(values: dict[str, dict[str, float]], ylabel: str, title: str, ax=None):
+    """Bars grouped by the outer keys, one colour per inner key, each bar labelled with its value."""
+    ax = ax or plt.subplots(figsize=(8, 3.8))[1]
+    groups = list(values)
+    series = list(next(iter(values.values())))
+    width = 0.8 / len(series)
+    for i, name in enumerate(series):
+        xs = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
+        heights = [values[g][name] for g in groups]
+        bars = ax.bar(xs, heights, width, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(np.arange(len(groups)), groups, fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_confidence_vs_drop(drops: dict[str, tuple[float, float]]):
+    """Label-free signal against the truth: drop in mean top-class confidence (x) and in accuracy (y), per set."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for name, (confidence_drop, accuracy_drop) in drops.items():
+        ax.scatter(confidence_drop, accuracy_drop, color="tab:blue")
+        ax.annotate(name, (confidence_drop, accuracy_drop), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    ax.set_xlabel("drop in mean top-class confidence (no labels needed)")
+    ax.set_ylabel("drop in accuracy (needs labels)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_adaptation_costs(methods: Sequence[str], saved_bytes, step_flops, dev_acc, reference: str):
+    """Lesson 11: per way of adapting, the bytes kept per task (log scale), one training step's arithmetic relative
+    to `reference`, and dev accuracy."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    y = np.arange(len(methods))
+    flops = np.asarray(step_flops, float) / step_flops[list(methods).index(reference)]
+    panels = [
+        (np.asarray(saved_bytes, float) / 1e6, "MB to keep per task (log scale)", True, "{:.3g} MB"),
+        (100 * flops, f"arithmetic of one training step, % of '{reference}'", False, "{:.0f} %"),
+        (100 * np.asarray(dev_acc), "SST-2 dev accuracy (%)", False, "{:.1f} %"),
+    ]
+    for ax, (values, label, log, fmt) in zip(axes, panels):
+        ax.barh(y, values, color="tab:blue")
+        ax.set_yticks(y, methods if ax is axes[0] else [""] * len(methods))
+        ax.set_xlabel(label)
+        ax.invert_yaxis()
+        if log:
+            ax.set_xscale("log")
+        else:
+            ax.set_xlim(min(0, values.min()), values.max() * 1.25)
+        for i, v in enumerate(values):
+            ax.text(v, i, " " + fmt.format(v), va="center", fontsize=8)
+    axes[2].set_xlim(max(0, 100 * min(dev_acc) - 15), 100)
+    fig.suptitle("What each way of adapting MiniLM costs and gives (one budget)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_learned_vs_forgotten(paths: dict[str, list[tuple[float, float]]], kept: dict[str, int]):
+    """Lesson 11: for each method, the path of (old-text perplexity, new-text perplexity) after each epoch of
+    adapting, from the shared start; the kept (early-stopped) epoch marked. Down is learned, right is forgotten."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    start = next(iter(paths.values()))[0]
+    ax.scatter(*start, color="black", marker="*", s=160, zorder=3, label="pretrained (before adapting)")
+    for (name, path), color in zip(paths.items(), [f"C{i}" for i in range(len(paths))]):
+        old, new = np.array(path).T
+        ax.plot(old, new, marker="o", markersize=3, color=color, alpha=0.7)
+        ax.scatter(old[kept[name]], new[kept[name]], color=color, s=70, zorder=3, label=f"{name} (kept epoch)")
+    ax.set_xlabel("perplexity on SST-2 dev sentences (what it knew; right = forgotten)")
+    ax.set_ylabel("perplexity on held-out new text (down = learned)")
+    ax.set_yscale("log")
+    ax.set_title("Adapting the tiny GPT to Python's docstrings: learned against forgotten")
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig

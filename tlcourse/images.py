@@ -20,12 +20,8 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from .decoding import IMAGE_EXTENSIONS, MAX_PIXELS, ImageFileError, file_problem, open_rgb
-from .errors import TLCourseError
-
-
-class SplitMismatchError(TLCourseError, ValueError):
-    """The splits of a dataset do not have the same class folders, so labels would not mean the same class."""
+from .decoding import IMAGE_EXTENSIONS, MAX_PIXELS, file_problem, open_rgb
+from .errors import DataFolderError, ImageFileError, SplitMismatchError
 
 
 def _drop_unusable(
@@ -110,10 +106,6 @@ class ImageFiles(Dataset):
 
     def __repr__(self) -> str:
         return f"ImageFiles({len(self)} images, classes={self.class_counts()})"
-
-
-class DataFolderError(TLCourseError, FileNotFoundError):
-    """A folder the data layout needs is not there."""
 
 
 def _is_hidden(path: Path, root: Path) -> bool:

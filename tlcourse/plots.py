@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.ticker import MaxNLocator
 
-if TYPE_CHECKING:
-    from .train import History
+from . import train
+from .train import History
 
 
 def to_image(x: torch.Tensor, mean=(0.5,) * 3, std=(0.5,) * 3) -> np.ndarray:
@@ -177,3 +176,11 @@ class LiveCurves:
         self.fig.tight_layout()
         if self.handle is not None:
             self.handle.update(self.fig)
+
+
+def live_curves() -> Callable[[History], None]:
+    """A new LiveCurves display, as the function `fit` calls after each epoch: `fit(..., live_plot=live_curves())`."""
+    return LiveCurves().update
+
+
+train.live_display = live_curves  # what fit(live_plot=True) draws: training itself never imports plotting

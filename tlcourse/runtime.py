@@ -12,8 +12,11 @@ import torch
 from torch import nn
 
 
-def pick_device(prefer: str | None = None) -> torch.device:
-    """CUDA if present, else Apple's MPS, else CPU (or `prefer`, e.g. 'cpu')."""
+def pick_device(prefer: str | torch.device | None = None) -> torch.device:
+    """The device asked for (`prefer`: 'cpu', 'cuda:1', a torch.device), or the best present: CUDA, Apple's MPS, CPU.
+
+    Every option named `device` in the package (and `tlcourse train --device`) becomes a torch.device here.
+    """
     if prefer:
         return torch.device(prefer)
     if torch.cuda.is_available():
@@ -43,11 +46,10 @@ def autocast(device: torch.device):
     return torch.autocast("cuda", dtype=dtype)
 
 
-def grad_scaler(device: torch.device) -> torch.amp.GradScaler | None:
-    """A loss scaler when training in fp16 (CUDA without bf16); bf16 and fp32 need none."""
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return torch.amp.GradScaler("cuda")
-    return None
+def grad_scaler(device: torch.device) -> torch.amp.GradScaler:
+    """The loss scaler for training on `device`: enabled in fp16 (CUDA without bf16), a pass-through otherwise."""
+    fp16 = device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    return torch.amp.GradScaler("cuda" if fp16 else device.type, enabled=fp16)
 
 
 def to_device(x, device: torch.device):

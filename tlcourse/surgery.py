@@ -115,6 +115,21 @@ def forward_flops(model: nn.Module, example: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
+def training_step_flops(model: nn.Module, x, y: torch.Tensor, loss_fn=None) -> int:
+    """Floating-point operations of one training step's forward and backward pass on (x, y), counted by PyTorch.
+
+    Frozen weights get no weight gradient, so freezing saves part of the backward pass; the gradient still flows
+    back through every layer below the lowest one that trains. The optimizer's own update is not counted.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.train()
+    with FlopCounterMode(display=False) as counter:
+        (loss_fn or nn.CrossEntropyLoss())(model(x), y).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     """(trainable, total) parameter counts."""
     params = list(model.parameters())

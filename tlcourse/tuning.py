@@ -80,7 +80,7 @@ def lr_find(
     stops early once the smoothed loss exceeds `diverge` times its minimum. The suggestion is the LR of the lowest
     smoothed loss divided by 10: still on the steep, safe side of the valley. Model and optimizer are restored.
     """
-    device = torch.device(device) if device else pick_device()
+    device = pick_device(device)
     saved_model, saved_optimizer = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     largest = max(g["lr"] for g in optimizer.param_groups)

@@ -16,6 +16,8 @@ from .lesson07 import check_freeze_lower_layers, check_mean_pool, check_warmup_s
 from .lesson08 import check_causal_attention, check_last_token_state, check_next_token_loss
 from .lesson09 import check_fold_standardisation, check_gradcam, check_stratified_split
 from .lesson10 import check_average_gradients, check_scaled_lr, check_shard_indices
+from .lesson11 import check_lora_linear, check_merge_lora, check_trainable_state
+from .lesson12 import check_gaussian_noise, check_mix_weights, check_reestimate_bn
 from .logbook import progress
 
 __all__ = [
@@ -52,4 +54,10 @@ __all__ = [
     "check_shard_indices",
     "check_average_gradients",
     "check_scaled_lr",
+    "check_lora_linear",
+    "check_merge_lora",
+    "check_trainable_state",
+    "check_gaussian_noise",
+    "check_mix_weights",
+    "check_reestimate_bn",
 ]

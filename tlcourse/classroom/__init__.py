@@ -1,6 +1,6 @@
-"""Teaching a class and the command line: nothing a lesson imports.
+"""Teaching a class: nothing a lesson imports.
 
-- `cli`: the `tlcourse` command (datasets, download, verify, doctor, student, train, predict, grade, progress).
+- `cli`: the classroom's subcommands of `tlcourse` (`student`, `grade`); the command itself is `tlcourse.cli`.
 - `student` and `metadata`: student versions of the lessons (solutions stubbed) and their nbgrader metadata.
 - `grade`, `jobs`, `gradebook`: `tlcourse grade` (one notebook; a whole class, N at a time, resumable, in shards;
   the grades table and feedback files).

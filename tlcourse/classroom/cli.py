@@ -1,68 +1,9 @@
-"""The `tlcourse` command line: datasets, download, verify, doctor, student, grade, progress, train, predict."""
+"""The classroom's subcommands of `tlcourse` (the command itself: `tlcourse.cli`): `student` writes the student
+versions of the lessons (or their nbgrader metadata), `grade` grades a class's submitted notebooks."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
-
-from .. import data
-from ..errors import TLCourseError
-
-
-def _human(n: float) -> str:
-    """A size in bytes, as people read it (B, KB, MB or GB)."""
-    for unit in ("B", "KB", "MB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
-
-def cmd_datasets(_args) -> int:
-    """Print a table of every dataset: present or missing, item counts, size, where."""
-    print(f"{'name':12} {'status':8} {'items':38} {'size':>9}  where")
-    for spec in data.REGISTRY.values():
-        counts = data.count_items(spec)
-        status = "present" if counts == spec.splits else ("partial" if any(counts.values()) else "missing")
-        items = " / ".join(f"{s} {n:,}" for s, n in counts.items())
-        size = "bundled" if spec.kind.where_label else _human(data.folder_size(spec.path))
-        print(f"{spec.name:12} {status:8} {items:38} {size:>9}  {data.where(spec)}")
-    return 0
-
-
-def cmd_download(args) -> int:
-    """Download one dataset or all offline ones, verifying checksums."""
-    names = [n for n, s in data.REGISTRY.items() if s.offline] if args.name == "all" else [args.name]
-    for name in names:
-        path = data.download_dataset(name, force=args.force)
-        print(f"{name}: ready in {path}")
-    return 0
-
-
-def cmd_verify(args) -> int:
-    """Check a dataset's files against the published SHA-256 manifest."""
-    missing, bad = data.verify(args.name)
-    for name in missing:
-        print(f"missing:    {name}")
-    for name in bad:
-        print(f"mismatched: {name}")
-    print(
-        f"{args.name}: "
-        + (
-            "all files match"
-            if not (missing or bad)
-            else f"{len(missing)} missing, {len(bad)} mismatched; fix: tlcourse download {args.name} --force"
-        )
-    )
-    return 0 if not (missing or bad) else 1
-
-
-def cmd_doctor(_args) -> int:
-    """Report versions, device, datasets and weights; exit 0 all ready, 1 own images only, 2 not usable."""
-    from ..doctor import doctor_status
-
-    return doctor_status()
 
 
 def cmd_student(args) -> int:
@@ -80,82 +21,6 @@ def cmd_student(args) -> int:
     for path in make_student_notebooks(args.source, args.out, overwrite=args.overwrite):
         print(f"wrote {path}")
     return 0
-
-
-def cmd_train(args) -> int:
-    """Train a classifier on one's own photos (logic in tlcourse.recipe)."""
-    from pathlib import Path
-
-    from ..recipe import TrainConfig, train_recipe
-
-    cfg = TrainConfig(
-        data=Path(args.data) if args.data else None,
-        out=Path(args.out),
-        csv=Path(args.csv) if args.csv else None,
-        images=Path(args.images) if args.images else None,
-        backbone=args.backbone,
-        fine_tune=args.fine_tune,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        epochs=args.epochs,
-        folds=args.folds,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-        device=args.device,
-    )
-    train_recipe(cfg)
-    return 0
-
-
-def cmd_predict(args) -> int:
-    """Print the top-k classes with probabilities for each photo."""
-    from pathlib import Path
-
-    from ..recipe import predict_report
-
-    for line in predict_report(Path(args.model), [Path(p) for p in args.photos], k=args.k):
-        print(line)
-    return 0
-
-
-def _add_train_parsers(sub) -> None:
-    """The `train` and `predict` subcommands: one's own photos."""
-    from ..models import KNOWN_BACKBONES
-
-    p = sub.add_parser("train", help="train a classifier on your own photos (checks data, probe, fine-tune if it pays)")
-    p.add_argument("data", nargs="?", help="folder with train/ and val/ (or class folders to split)")
-    p.add_argument("--csv", help="CSV with columns file,label (instead of DATA)")
-    p.add_argument("--images", help="folder of the images named in --csv (default: the CSV's folder)")
-    p.add_argument("--out", required=True, help="folder for model.pt, metrics.json and figures")
-    p.add_argument("--backbone", default="efficientnet_lite0", choices=KNOWN_BACKBONES)
-    p.add_argument(
-        "--fine-tune",
-        default="auto",
-        choices=["none", "top", "auto"],
-        help="auto: cross-validate the probe and the fine-tuned top stage on the training photos and keep "
-        "fine-tuning only if it wins by more than the noise (2 standard errors of the fold differences); "
-        "the val photos only measure the kept model",
-    )
-    p.add_argument(
-        "--folds", type=int, default=5, help="cross-validation folds on the training photos for --fine-tune auto"
-    )
-    p.add_argument("--val-fraction", type=float, default=0.2, help="share of photos for validation when splitting")
-    p.add_argument(
-        "--epochs",
-        type=int,
-        default=10,
-        help="most fine-tuning epochs (early stopping on 20%% of the training photos, held out of the fit)",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
-    p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_train)
-    p = sub.add_parser("predict", help="top-k classes of photos with a model from `tlcourse train`")
-    p.add_argument("model", help="model.pt written by tlcourse train")
-    p.add_argument("photos", nargs="+")
-    p.add_argument("-k", type=int, default=3, help="how many classes to show per photo")
-    p.set_defaults(func=cmd_predict)
 
 
 def cmd_grade(args) -> int:
@@ -185,30 +50,8 @@ def cmd_grade(args) -> int:
     return 0
 
 
-def cmd_progress(args) -> int:
-    """Print the learner's progress: a row per lesson (from the local logbook), and the next lesson to do."""
-    from ..checks.logbook import enabled, logbook_path, progress
-
-    print(progress(args.lesson))
-    where = f"recorded in {logbook_path()}"
-    print(where if enabled() else f"{where}; recording is off (TLCOURSE_PROGRESS=0)")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tlcourse", description="Helpers for the tlcourse transfer-learning course.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("datasets", help="list datasets and whether they are present").set_defaults(func=cmd_datasets)
-    p = sub.add_parser("download", help="download a dataset (or 'all') with checksum verification")
-    p.add_argument("name", choices=[*data.REGISTRY, "all"])
-    p.add_argument("--force", action="store_true", help="replace an existing copy")
-    p.set_defaults(func=cmd_download)
-    p = sub.add_parser("verify", help="check a dataset's files against published checksums")
-    p.add_argument("name", choices=list(data.REGISTRY))
-    p.set_defaults(func=cmd_verify)
-    sub.add_parser(
-        "doctor", help="check this machine: exit 0 all ready, 1 own images only (lessons' data missing), 2 not usable"
-    ).set_defaults(func=cmd_doctor)
+def add_student_parser(sub) -> None:
+    """`tlcourse student`, added to the command's subcommands (`tlcourse.cli.build_parser`)."""
     p = sub.add_parser("student", help="write student notebooks with solutions stubbed out")
     p.add_argument("--source", default="notebooks")
     p.add_argument("--out", default="student")
@@ -219,7 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead: split check cells off and rewrite the nbgrader metadata of --source in place",
     )
     p.set_defaults(func=cmd_student)
-    _add_train_parsers(sub)
+
+
+def add_grade_parser(sub) -> None:
+    """`tlcourse grade`, added to the command's subcommands (`tlcourse.cli.build_parser`)."""
     p = sub.add_parser("grade", help="run submitted notebooks (SUBMISSIONS/<student>/<NN_lesson>.ipynb) and grade them")
     p.add_argument("submissions", type=Path, nargs="?", help="folder with one sub-folder per student")
     p.add_argument("--out", type=Path, default=Path("grades.csv"), help="the grades table (default grades.csv)")
@@ -230,24 +76,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", help="i/n: grade only the i-th of n shares of the students (one machine of n)")
     p.add_argument("--merge", type=Path, nargs="+", help="instead: join the <out>.jsonl results of several shards")
     p.set_defaults(func=cmd_grade)
-    p = sub.add_parser("progress", help="your exercises so far, lesson by lesson, and the next lesson to do")
-    p.add_argument("--lesson", help="one lesson only, by number (e.g. 03)")
-    p.set_defaults(func=cmd_progress)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `tlcourse` console script; errors print as one clear line, not a traceback."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (TLCourseError, FileExistsError, FileNotFoundError, KeyError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # e.g. no network for a download
-        print(f"error: {err}. Are you offline? Copy a prepared data/ folder instead (see README).", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -147,6 +147,7 @@ def run_graded(nb: nbformat.NotebookNode, lesson: str, pristine: verdicts.Pristi
     if probe is None and not error:
         findings.append("the grader's integrity check gave no answer (its output was removed or replaced)")
     nb.cells.pop()  # the probe cell the plan appended
+    del nb.cells[0]  # and the snapshot cell it inserted
     return found, findings, error
 
 

@@ -20,13 +20,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 
 from ..checks import CATALOG, Outcome
-from ..errors import TLCourseError
+from ..errors import TamperedInstallError, TLCourseError
 from . import tamper, verdicts
 from .grade import NotebookResult, find_submissions, grade_notebook
-
-
-class TamperedInstallError(TLCourseError):
-    """A submission changed the installed course files: later grades could not be trusted, so grading stops."""
 
 
 def cores() -> int:

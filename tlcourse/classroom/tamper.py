@@ -5,7 +5,12 @@ tells the instructor *that* a student tried: each finding becomes `tampered: ...
 
 - In the source (`source_findings`): assigning to `checks.<anything>`, rebinding the name `checks`, touching the
   outcome records (`record`, `Outcome`, `_OUTCOMES`, TLCOURSE_CHECK_LOG), reloading modules or editing `sys.modules`
-  / `sys.path`, and hooks into the interpreter (tracing, frames, IPython input transformers, ctypes).
+  / `sys.path`, and hooks into the interpreter (tracing, frames, IPython input transformers, ctypes). And patching
+  any imported library (`libraries`): assigning to or deleting an attribute of a module or class the notebook
+  imported (`torch.equal = ...`, `nn.Module.parameters = ...`; a plain constant such as a flag is not named),
+  `setattr` / `delattr` on one (also through a loop over a literal list of modules), editing its `__dict__` or
+  `vars()`, and assigning to an attribute of `sys.modules[...]` or `__builtins__`. A patch built so that no
+  statement names the library is left to the kernel-side compare (`kernel_checks.library_changes`).
 - In the kernel after the run (`runtime_findings`): the integrity probe's answer (checks replaced, wrapped or loaded
   from elsewhere), outcomes recorded as passed that the grader's own run of that check did not give, and lines
   written to the decoy TLCOURSE_CHECK_LOG file.
@@ -61,9 +66,71 @@ def _binds_checks(node: ast.AST) -> bool:
     return any(isinstance(t, ast.Name) and t.id == "checks" for t in targets)
 
 
-def node_findings(node: ast.AST) -> list[str]:
-    """What one syntax node does to the grading machinery, as short phrases ('' when nothing)."""
+def libraries(trees: list[ast.Module]) -> frozenset[str]:
+    """The names a notebook binds to imported libraries, and those a loop binds from a literal list of them."""
+    names = {"__builtins__"}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names |= {a.asname or a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                names |= {a.asname or a.name for a in node.names if a.name != "*"}
+    for tree in trees:  # `for module in [torch, np]: setattr(module, ...)`
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.iter, (ast.List, ast.Tuple, ast.Set)):
+                items = [n for e in node.iter.elts for n in ast.walk(e) if isinstance(n, (ast.Name, ast.Attribute))]
+                if any(dotted(n).split(".")[0] in names for n in items):
+                    names |= {t.id for t in ast.walk(node.target) if isinstance(t, ast.Name)}
+    return frozenset(names)
+
+
+def library_expr(node: ast.AST, libs: frozenset[str]) -> str:
+    """The text of an expression that is an imported library or part of one (`np`, `sys.modules['x']`); ''."""
+    name = dotted(node)
+    if name and name.split(".")[0] in libs:
+        return name
+    if isinstance(node, ast.Subscript) and dotted(node.value) == "sys.modules":
+        return "sys.modules[...]"
+    if isinstance(node, ast.Call) and node.args:  # __import__('numpy'), importlib.import_module(...), vars(np)
+        func = dotted(node.func)
+        if func in {"__import__", "importlib.import_module"} or (func == "vars" and library_expr(node.args[0], libs)):
+            return ast.unparse(node)
+    if isinstance(node, ast.Attribute):
+        base = library_expr(node.value, libs)
+        return f"{base}.{node.attr}" if base else ""
+    return ""
+
+
+def library_findings(node: ast.AST, libs: frozenset[str]) -> list[str]:
+    """What one syntax node does to an imported library: assigns to it, setattr/delattr, `__dict__` edits."""
     found = []
+    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+        targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+        constant = isinstance(getattr(node, "value", None), ast.Constant)  # a flag or a setting, not a function
+        for target in targets:
+            if isinstance(target, ast.Attribute) and not constant and (where := library_expr(target, libs)):
+                found.append(f"{'deletes' if isinstance(node, ast.Delete) else 'assigns to'} `{where}`")
+            if isinstance(target, ast.Subscript) and _is_dict_of_library(target.value, libs):
+                found.append(f"edits `{ast.unparse(target.value)}`")
+    if isinstance(node, ast.Call):
+        func = node.func
+        if dotted(func) in {"setattr", "delattr"} and node.args and library_expr(node.args[0], libs):
+            found.append(f"calls `{dotted(func)}` on `{ast.unparse(node.args[0])}`")
+        if isinstance(func, ast.Attribute) and _is_dict_of_library(func.value, libs):
+            found.append(f"edits `{ast.unparse(func.value)}`")
+    return found
+
+
+def _is_dict_of_library(node: ast.AST, libs: frozenset[str]) -> bool:
+    """Whether `node` is `<library>.__dict__` or `vars(<library>)`."""
+    if isinstance(node, ast.Attribute) and node.attr == "__dict__":
+        return bool(library_expr(node.value, libs))
+    return isinstance(node, ast.Call) and dotted(node.func) == "vars" and bool(library_expr(node, libs))
+
+
+def node_findings(node: ast.AST, libs: frozenset[str] = frozenset()) -> list[str]:
+    """What one syntax node does to the grading machinery, as short phrases ('' when nothing)."""
+    found = library_findings(node, libs)
     name = dotted(node)
     if _binds_checks(node):
         found.append("rebinds the name `checks`")
@@ -97,15 +164,17 @@ def node_findings(node: ast.AST) -> list[str]:
 
 def source_findings(nb: nbformat.NotebookNode) -> list[str]:
     """Every place in the submission's code cells that reaches for the grading machinery, as 'cell N: what'."""
-    findings = []
+    trees = {}
     for index, cell in enumerate(nb.cells, start=1):
         if cell.cell_type != "code":
             continue
         try:
-            tree = ast.parse(cell.source)
+            trees[index] = ast.parse(cell.source)
         except SyntaxError:
             continue  # a cell that does not parse cannot tamper; it shows its own error
-        phrases = dict.fromkeys(p for node in ast.walk(tree) for p in node_findings(node))
+    libs, findings = libraries(list(trees.values())), []
+    for index, tree in trees.items():
+        phrases = dict.fromkeys(p for node in ast.walk(tree) for p in node_findings(node, libs))
         findings += [f"cell {index}: {phrase}" for phrase in phrases]
     return findings
 

@@ -5,6 +5,9 @@ Before a notebook runs, the grader reads the check modules' source itself (`Pris
 `kernel_checks.pristine_verdict`, sent as text: the same arguments, evaluated where the learner's call would have
 been, are handed to fresh copies of the check code. The verdict comes back as an output of that very cell, with a
 one-time nonce; what the kernel's own `checks` module, its outcome list or any log file say is never read for points.
+The kernel's first cell, before any of the submission's, takes the snapshot of the libraries the checks compare with
+(`kernel_checks.library_snapshot`): the fresh copies use those originals, and a verdict taken while the kernel's
+libraries differ from the snapshot gives no points and names the difference.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class Plan:
     rewritten: dict[int, str] = field(default_factory=dict)
     nonces: dict[str, str] = field(default_factory=dict)  # nonce -> check name
     probe_nonce: str = ""
+    snapshot: str = field(default_factory=lambda: f"_tlcourse_snapshot_{secrets.token_hex(8)}")  # its sys.modules key
 
 
 def check_calls(tree: ast.Module, lesson: str) -> list[tuple[ast.Expr, ast.Call, str]]:
@@ -83,22 +87,26 @@ def check_calls(tree: ast.Module, lesson: str) -> list[tuple[ast.Expr, ast.Call,
     return calls
 
 
-def kernel_call(fn: str, entry: str, arguments: str, call_args: str = "()") -> str:
-    """Code that defines `fn` (running `kernel_checks.<entry>(arguments)` from the sent text), calls it, deletes it."""
+def kernel_call(fn: str, entry: str, arguments: str, snapshot: str, call_args: str = "()") -> str:
+    """Code that defines `fn` (running `kernel_checks.<entry>(arguments)` from the sent text), calls it, deletes it.
+
+    The sent code runs with the builtins of the library snapshot (once it exists), not the kernel's.
+    """
     return (
         f"def {fn}(*args, **kwargs):\n"
-        f"    namespace = {{}}\n"
+        f"    snapshot = __import__('sys').modules.get({snapshot!r})\n"
+        f"    namespace = {{'__builtins__': getattr(snapshot, 'builtins', __builtins__)}}\n"
         f"    exec({KERNEL_CODE!r}, namespace)\n"
         f"    namespace[{entry!r}]({arguments})\n"
         f"try:\n    {fn}{call_args}\nfinally:\n    del {fn}\n"
     )
 
 
-def verdict_call(pristine: Pristine, lesson: str, name: str, args_src: str, nonce: str) -> str:
+def verdict_call(pristine: Pristine, lesson: str, name: str, args_src: str, nonce: str, snapshot: str) -> str:
     """The code that replaces one check call: fresh check code, the learner's arguments, a verdict with `nonce`."""
     sources = {"feedback": pristine.sources["feedback"], lesson: pristine.sources[lesson]}
-    arguments = f"{sources!r}, {lesson!r}, {name!r}, {nonce!r}, args, kwargs"
-    return kernel_call(f"_tlcourse_grader_{nonce}", "pristine_verdict", arguments, args_src)
+    arguments = f"{sources!r}, {lesson!r}, {name!r}, {nonce!r}, {snapshot!r}, args, kwargs"
+    return kernel_call(f"_tlcourse_grader_{nonce}", "pristine_verdict", arguments, snapshot, args_src)
 
 
 def rewrite_cell(source: str, lesson: str, pristine: Pristine, plan: Plan) -> str | None:
@@ -118,7 +126,7 @@ def rewrite_cell(source: str, lesson: str, pristine: Pristine, plan: Plan) -> st
         func = ast.get_source_segment(source, call.func) or ""
         nonce = secrets.token_hex(8)
         plan.nonces[nonce] = name
-        new = verdict_call(pristine, lesson, name, segment[len(func) :], nonce)
+        new = verdict_call(pristine, lesson, name, segment[len(func) :], nonce, plan.snapshot)
         begin = _offset(source, starts, stmt.lineno, stmt.col_offset)
         end = _offset(source, starts, stmt.end_lineno or stmt.lineno, stmt.end_col_offset or 0)
         before, after = source[:begin], source[end:].lstrip(" ;")
@@ -133,15 +141,21 @@ def _offset(source: str, starts: list[int], lineno: int, col_bytes: int) -> int:
 
 
 def make_plan(nb: nbformat.NotebookNode, lesson: str, pristine: Pristine) -> Plan:
-    """Rewrite every check call of the submission, and append the integrity probe as a last cell."""
+    """Insert the library snapshot as a first cell, rewrite every check call, and append the integrity probe."""
     plan = Plan(probe_nonce=secrets.token_hex(8))
-    for index, cell in enumerate(nb.cells):
+    nb.cells.insert(0, nbformat.v4.new_code_cell("# tlcourse grade: library snapshot"))
+    first = kernel_call(
+        f"_tlcourse_snapshot_{plan.probe_nonce}", "library_snapshot", repr(plan.snapshot), plan.snapshot
+    )
+    plan.rewritten[0] = first
+    for index, cell in enumerate(nb.cells[1:], start=1):
         if cell.cell_type == "code":
             new = rewrite_cell(cell.source, lesson, pristine, plan)
             if new is not None:
                 plan.rewritten[index] = new
-    arguments = f"{pristine.expected(lesson)!r}, {lesson!r}, {plan.probe_nonce!r}"
-    plan.rewritten[len(nb.cells)] = kernel_call(f"_tlcourse_probe_{plan.probe_nonce}", "integrity_probe", arguments)
+    arguments = f"{pristine.expected(lesson)!r}, {lesson!r}, {plan.probe_nonce!r}, {plan.snapshot!r}"
+    probe = kernel_call(f"_tlcourse_probe_{plan.probe_nonce}", "integrity_probe", arguments, plan.snapshot)
+    plan.rewritten[len(nb.cells)] = probe
     nb.cells.append(nbformat.v4.new_code_cell("# tlcourse grade: integrity probe"))
     return plan
 

@@ -1,11 +1,11 @@
 """The course site (`make site`): every lesson with the outputs of one real run, the API and CLI reference.
 
-The lessons come from build/executed/, the copies that `make test`'s nbval run leaves behind (tlcourse.executed).
+The lessons come from build/executed/, the copies that `make test`'s nbval run leaves behind (tools/executed.py).
 A lesson whose copy is missing, or was run from other cells or other tlcourse code, is run once here, by the same
 nbval run (so the site never shows outputs of code that is not the current one). The lessons are staged in
 build/site-src/ beside the pages of docs/ (the build copy only: solution cells get a "Show the solution" toggle,
 widgets a note, each page a download box), then Sphinx (myst-nb, sphinx-book-theme) builds build/site/ with
-warnings as errors. Usage: `python -m tlcourse.sitebuild` (what `make site` runs).
+warnings as errors. Usage: `python -m tools.sitebuild` (what `make site` runs).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import nbformat
 
-from .classroom.student import BEGIN, student_notebook
+from tlcourse.classroom.student import BEGIN, student_notebook
+
 from .executed import METADATA_KEY, executed_info, fingerprint
 
 REPO = Path(__file__).resolve().parent.parent

@@ -30,10 +30,7 @@ from jupyter_client.session import Session
 
 METADATA_KEY = "tlcourse_executed"
 OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
-
-
-# Modules no lesson imports (this one and the site's build): editing them changes no lesson's outputs.
-NOT_IN_LESSONS = {"executed.py", "sitebuild.py"}
+PACKAGE = Path(__file__).resolve().parent.parent / "tlcourse"  # what the lessons import (these tools are outside it)
 
 
 def fingerprint(notebook: Path, package: Path | None = None) -> dict:
@@ -42,9 +39,9 @@ def fingerprint(notebook: Path, package: Path | None = None) -> dict:
     for cell in nbformat.read(notebook, as_version=4).cells:
         cells.update(f"{cell.cell_type}\0{cell.source}\0".encode())
     code = hashlib.sha256()
-    package = package or Path(__file__).resolve().parent
+    package = package or PACKAGE
     for path in sorted(package.rglob("*")):
-        if path.is_file() and path.suffix in {".py", ".json", ".sha256"} and path.name not in NOT_IN_LESSONS:
+        if path.is_file() and path.suffix in {".py", ".json", ".sha256"}:
             code.update(f"{path.relative_to(package)}\0".encode() + path.read_bytes())
     return {"notebook": cells.hexdigest()[:16], "package": code.hexdigest()[:16]}
 
