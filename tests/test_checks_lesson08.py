@@ -2,12 +2,12 @@
 
 import math
 
-import pytest
 import torch
 import torch.nn.functional as F
 
 from tlcourse import checks
-from tlcourse.checks import ExerciseError
+
+from .checking import fails, passes
 
 
 def attention(q, k, v, causal=True, scale=True):
@@ -18,27 +18,30 @@ def attention(q, k, v, causal=True, scale=True):
     return scores.softmax(-1) @ v
 
 
-def test_causal_attention_check():
-    checks.check_causal_attention(attention)
-    with pytest.raises(ExerciseError, match="including later ones"):
-        checks.check_causal_attention(lambda q, k, v: attention(q, k, v, causal=False))
-    with pytest.raises(ExerciseError, match="not scaled"):
-        checks.check_causal_attention(lambda q, k, v: attention(q, k, v, scale=False))
+def test_causal_attention_check(capsys):
+    passes(capsys, checks.check_causal_attention, attention)
+    fails(checks.check_causal_attention, lambda q, k, v: attention(q, k, v, causal=False), match="including later ones")
+    fails(checks.check_causal_attention, lambda q, k, v: attention(q, k, v, scale=False), match="not scaled")
 
 
-def test_next_token_loss_check():
-    checks.check_next_token_loss(
-        lambda lg, i: F.cross_entropy(lg[:, :-1].reshape(-1, lg.shape[-1]), i[:, 1:].flatten())
+def test_next_token_loss_check(capsys):
+    passes(
+        capsys,
+        checks.check_next_token_loss,
+        lambda lg, i: F.cross_entropy(lg[:, :-1].reshape(-1, lg.shape[-1]), i[:, 1:].flatten()),
     )
-    with pytest.raises(ExerciseError, match="already see"):
-        checks.check_next_token_loss(lambda lg, i: F.cross_entropy(lg.reshape(-1, lg.shape[-1]), i.flatten()))
-    with pytest.raises(ExerciseError, match="wrong way"):
-        checks.check_next_token_loss(
-            lambda lg, i: F.cross_entropy(lg[:, 1:].reshape(-1, lg.shape[-1]), i[:, :-1].flatten())
-        )
+    fails(
+        checks.check_next_token_loss,
+        lambda lg, i: F.cross_entropy(lg.reshape(-1, lg.shape[-1]), i.flatten()),
+        match="already see",
+    )
+    fails(
+        checks.check_next_token_loss,
+        lambda lg, i: F.cross_entropy(lg[:, 1:].reshape(-1, lg.shape[-1]), i[:, :-1].flatten()),
+        match="wrong way",
+    )
 
 
-def test_last_token_state_check():
-    checks.check_last_token_state(lambda h, i, p: h[torch.arange(len(h)), (i != p).sum(1) - 1])
-    with pytest.raises(ExerciseError, match="padding"):
-        checks.check_last_token_state(lambda h, i, p: h[:, -1])
+def test_last_token_state_check(capsys):
+    passes(capsys, checks.check_last_token_state, lambda h, i, p: h[torch.arange(len(h)), (i != p).sum(1) - 1])
+    fails(checks.check_last_token_state, lambda h, i, p: h[:, -1], match="padding")

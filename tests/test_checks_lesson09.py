@@ -1,10 +1,10 @@
 """Lesson 09's exercise checks accept the solutions and reject typical mistakes with a hint."""
 
 import numpy as np
-import pytest
 
 from tlcourse import checks
-from tlcourse.checks import ExerciseError
+
+from .checking import fails, passes
 
 
 def split_ok(labels, val_fraction, seed):
@@ -18,19 +18,16 @@ def split_ok(labels, val_fraction, seed):
     return train, val
 
 
-def test_split_check():
-    checks.check_stratified_split(split_ok)
-    with pytest.raises(ExerciseError, match="per class"):
-        checks.check_stratified_split(lambda y, f, s: (list(range(14)), list(range(14, 18))))
+def test_split_check(capsys):
+    passes(capsys, checks.check_stratified_split, split_ok)
+    fails(checks.check_stratified_split, lambda y, f, s: (list(range(14)), list(range(14, 18))), match="per class")
 
 
-def test_fold_check():
-    checks.check_fold_standardisation(lambda m, s, c, b: (c / s, b - (c * m / s).sum(1)))
-    with pytest.raises(ExerciseError, match="differs"):
-        checks.check_fold_standardisation(lambda m, s, c, b: (c, b))
+def test_fold_check(capsys):
+    passes(capsys, checks.check_fold_standardisation, lambda m, s, c, b: (c / s, b - (c * m / s).sum(1)))
+    fails(checks.check_fold_standardisation, lambda m, s, c, b: (c, b), match="differs")
 
 
-def test_gradcam_check():
-    checks.check_gradcam(lambda a, g: (g.mean(dim=(1, 2))[:, None, None] * a).sum(0).clamp(min=0))
-    with pytest.raises(ExerciseError, match="negative"):
-        checks.check_gradcam(lambda a, g: (g.mean(dim=(1, 2))[:, None, None] * a).sum(0))
+def test_gradcam_check(capsys):
+    passes(capsys, checks.check_gradcam, lambda a, g: (g.mean(dim=(1, 2))[:, None, None] * a).sum(0).clamp(min=0))
+    fails(checks.check_gradcam, lambda a, g: (g.mean(dim=(1, 2))[:, None, None] * a).sum(0), match="negative")

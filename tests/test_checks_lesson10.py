@@ -9,7 +9,8 @@ import pytest
 import torch.distributed as dist
 
 from tlcourse import checks
-from tlcourse.checks import ExerciseError
+
+from .checking import fails, passes
 
 
 def shard_ok(n, rank, world_size):
@@ -26,22 +27,25 @@ def average_ok(model):
         p.grad /= dist.get_world_size()
 
 
-def test_shard_check():
-    checks.check_shard_indices(shard_ok)
-    with pytest.raises(ExerciseError, match="interleaves"):
-        checks.check_shard_indices(lambda n, r, w: list(range(n))[r * math.ceil(n / w) : (r + 1) * math.ceil(n / w)])
-    with pytest.raises(ExerciseError, match="as many examples"):
-        checks.check_shard_indices(lambda n, r, w: list(range(r, n, w)))
+def test_shard_check(capsys):
+    passes(capsys, checks.check_shard_indices, shard_ok)
+    fails(
+        checks.check_shard_indices,
+        lambda n, r, w: list(range(n))[r * math.ceil(n / w) : (r + 1) * math.ceil(n / w)],
+        match="interleaves",
+    )
+    fails(checks.check_shard_indices, lambda n, r, w: list(range(r, n, w)), match="as many examples")
 
 
-def test_average_gradients_check_runs_two_ranks():
-    checks.check_average_gradients(average_ok)
-    with pytest.raises(ExerciseError, match="divide by dist.get_world_size"):
-        checks.check_average_gradients(lambda m: [dist.all_reduce(p.grad) for p in m.parameters()])
-    with pytest.raises(ExerciseError, match="unchanged"):
-        checks.check_average_gradients(lambda m: None)
-    with pytest.raises(ExerciseError, match="ZeroDivisionError"):
-        checks.check_average_gradients(lambda m: 1 / 0)
+def test_average_gradients_check_runs_two_ranks(capsys):
+    passes(capsys, checks.check_average_gradients, average_ok)
+    fails(
+        checks.check_average_gradients,
+        lambda m: [dist.all_reduce(p.grad) for p in m.parameters()],
+        match="divide by dist.get_world_size",
+    )
+    fails(checks.check_average_gradients, lambda m: None, match="unchanged")
+    fails(checks.check_average_gradients, lambda m: 1 / 0, match="ZeroDivisionError")
 
 
 def test_average_gradients_check_names_a_rank_left_waiting_and_a_stub():
@@ -49,8 +53,7 @@ def test_average_gradients_check_names_a_rank_left_waiting_and_a_stub():
         if dist.get_rank() == 0:
             dist.all_reduce(next(model.parameters()).grad)
 
-    with pytest.raises(ExerciseError, match="same order"):
-        checks.check_average_gradients(only_rank_0)
+    fails(checks.check_average_gradients, only_rank_0, match="same order")
 
     def stub(model):
         raise NotImplementedError("write average_gradients")
@@ -59,9 +62,7 @@ def test_average_gradients_check_names_a_rank_left_waiting_and_a_stub():
         checks.check_average_gradients(stub)
 
 
-def test_scaled_lr_check():
-    checks.check_scaled_lr(lambda lr, base, b, n: lr * b * n / base)
-    with pytest.raises(ExerciseError, match="effective batch"):
-        checks.check_scaled_lr(lambda lr, base, b, n: lr * b / base)
-    with pytest.raises(ExerciseError, match="sqrt"):
-        checks.check_scaled_lr(lambda lr, base, b, n: lr * math.sqrt(b * n / base))
+def test_scaled_lr_check(capsys):
+    passes(capsys, checks.check_scaled_lr, lambda lr, base, b, n: lr * b * n / base)
+    fails(checks.check_scaled_lr, lambda lr, base, b, n: lr * b / base, match="effective batch")
+    fails(checks.check_scaled_lr, lambda lr, base, b, n: lr * math.sqrt(b * n / base), match="sqrt")

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from tlcourse import checks
-from tlcourse.checks import ExerciseError
+
+from .checking import fails, passes
 
 
 class Right(nn.Module):
@@ -40,18 +41,16 @@ def variant(**changes):
     return Wrong
 
 
-def test_lora_linear_check():
-    checks.check_lora_linear(Right)
+def test_lora_linear_check(capsys):
+    passes(capsys, checks.check_lora_linear, Right)
     for change, match in [
         ("b_random", "changes the output"),
         ("a_zero", "never learns"),
         ("base_trains", "still learns"),
         ("scale_alpha", "not alpha"),
     ]:
-        with pytest.raises(ExerciseError, match=match):
-            checks.check_lora_linear(variant(**{change: True}))
-    with pytest.raises(ExerciseError, match="TypeError"):
-        checks.check_lora_linear(lambda base: None)
+        fails(checks.check_lora_linear, variant(**{change: True}), match=match)
+    fails(checks.check_lora_linear, lambda base: None, match="TypeError")
     with pytest.raises(NotImplementedError):
         checks.check_lora_linear(lambda base, r, alpha: (_ for _ in ()).throw(NotImplementedError("your turn")))
 
@@ -65,8 +64,8 @@ def merge_right(layer):
     return merged
 
 
-def test_merge_lora_check():
-    checks.check_merge_lora(merge_right)
+def test_merge_lora_check(capsys):
+    passes(capsys, checks.check_merge_lora, merge_right)
 
     def in_place(layer):
         with torch.no_grad():
@@ -85,21 +84,26 @@ def test_merge_lora_check():
             merged.weight.copy_(layer.base.weight + layer.scaling * layer.B @ layer.A)
         return merged
 
-    with pytest.raises(ExerciseError, match="count twice"):
-        checks.check_merge_lora(in_place)
-    with pytest.raises(ExerciseError, match="alpha / r"):
-        checks.check_merge_lora(unscaled)
-    with pytest.raises(ExerciseError, match="bias"):
-        checks.check_merge_lora(no_bias)
-    with pytest.raises(ExerciseError, match="plain nn.Linear"):
-        checks.check_merge_lora(lambda layer: layer)
+    fails(checks.check_merge_lora, in_place, match="count twice")
+    fails(checks.check_merge_lora, unscaled, match="alpha / r")
+    fails(checks.check_merge_lora, no_bias, match="bias")
+    fails(checks.check_merge_lora, lambda layer: layer, match="plain nn.Linear")
 
 
-def test_trainable_state_check():
-    checks.check_trainable_state(lambda m: {n: p.detach() for n, p in m.named_parameters() if p.requires_grad})
-    with pytest.raises(ExerciseError, match="do not train"):
-        checks.check_trainable_state(lambda m: {n: p.detach() for n, p in m.named_parameters()})
-    with pytest.raises(ExerciseError, match="missing"):
-        checks.check_trainable_state(lambda m: {n: p.detach() for n, p in m.named_parameters() if n.endswith("B")})
-    with pytest.raises(ExerciseError, match="expected a dict"):
-        checks.check_trainable_state(lambda m: [p for p in m.parameters() if p.requires_grad])
+def test_trainable_state_check(capsys):
+    passes(
+        capsys,
+        checks.check_trainable_state,
+        lambda m: {n: p.detach() for n, p in m.named_parameters() if p.requires_grad},
+    )
+    fails(
+        checks.check_trainable_state, lambda m: {n: p.detach() for n, p in m.named_parameters()}, match="do not train"
+    )
+    fails(
+        checks.check_trainable_state,
+        lambda m: {n: p.detach() for n, p in m.named_parameters() if n.endswith("B")},
+        match="missing",
+    )
+    fails(
+        checks.check_trainable_state, lambda m: [p for p in m.parameters() if p.requires_grad], match="expected a dict"
+    )

@@ -16,7 +16,7 @@ def test_cache_hit_and_invalidation(tmp_path, tmp_data):
     tf = T.Compose([T.Resize((64, 64)), T.ToTensor()])
     ds = image_folder(tmp_path / "imgs", tf)
     forwards = []  # work counted, not seconds: a cache hit runs the backbone on no batch at all
-    model._conv_stem.register_forward_hook(lambda *_: forwards.append(1))
+    model.stem.conv.register_forward_hook(lambda *_: forwards.append(1))
     f1, y1 = features.extract_features(model, ds, info=info, device="cpu", progress=False)
     first = len(forwards)
     f2, y2 = features.extract_features(model, ds, info=info, device="cpu", progress=False)
@@ -24,13 +24,13 @@ def test_cache_hit_and_invalidation(tmp_path, tmp_data):
     assert first > 0 and len(forwards) == first
     assert len(list((tmp_data / "cache" / "features").glob("*.pt"))) == 1
     keys = {
-        features.cache_key(model, ds, "_avg_pooling"),
-        features.cache_key(model, ds.with_transform(T.Compose([T.Resize((32, 32)), T.ToTensor()])), "_avg_pooling"),
+        features.cache_key(model, ds, "pooling"),
+        features.cache_key(model, ds.with_transform(T.Compose([T.Resize((32, 32)), T.ToTensor()])), "pooling"),
         features.cache_key(model, ds, "stage3"),
         features.cache_key(model, ds, "stage3", pool=False),
     }
-    model._fc.bias.data += 1
-    keys.add(features.cache_key(model, ds, "_avg_pooling"))
+    model.classifier.bias.data += 1
+    keys.add(features.cache_key(model, ds, "pooling"))
     assert len(keys) == 5
 
 

@@ -78,10 +78,8 @@ def test_freezing_really_freezes_weights_and_batchnorm_stats():
     surgery.replace_head(model, info, 2)
     surgery.freeze(model)
     surgery.unfreeze(model, ["stage7", "head", "classifier"], info)
-    frozen_before = {
-        k: v.clone() for k, v in model.state_dict().items() if k.startswith(("_conv_stem", "_bn0", "_blocks.3."))
-    }
-    moving_before = model._bn1.running_mean.clone()
+    frozen_before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(("stem.", "stages.stage3."))}
+    moving_before = model.head.bn.running_mean.clone()
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
     surgery.set_train_mode(model)
     loss = nn.functional.cross_entropy(model(torch.randn(4, 3, 64, 64)), torch.tensor([0, 1, 0, 1]))
@@ -89,7 +87,7 @@ def test_freezing_really_freezes_weights_and_batchnorm_stats():
     opt.step()
     for k, v in frozen_before.items():
         assert torch.equal(model.state_dict()[k], v), f"{k} changed although frozen"
-    assert not torch.equal(model._bn1.running_mean, moving_before)  # the unfrozen head's BN still learns
+    assert not torch.equal(model.head.bn.running_mean, moving_before)  # the unfrozen head's BN still learns
     trainable, total = surgery.count_parameters(model)
     assert 0 < trainable < total
 
@@ -98,9 +96,9 @@ def test_plain_train_mode_would_move_frozen_bn_stats():
     """The trap set_train_mode avoids: requires_grad=False alone does not stop BatchNorm statistics."""
     model, _, _ = models.load_backbone("efficientnet_lite0", pretrained=False)
     surgery.freeze(model)
-    before = model._bn0.running_mean.clone()
+    before = model.stem.bn.running_mean.clone()
     model.train()(torch.randn(2, 3, 64, 64))
-    assert not torch.equal(model._bn0.running_mean, before)
+    assert not torch.equal(model.stem.bn.running_mean, before)
 
 
 def test_param_groups_get_their_learning_rates():
@@ -142,7 +140,7 @@ def test_freeze_batchnorm_freezes_only_batchnorm():
 def test_bigger_lites_load_strictly_and_recognise_an_insect(real_data, name, size, blocks):
     """Lite1/Lite2 weights load with strict=True; on real val photos the insect is in the top 5 (as for Lite0)."""
     model, transform, info = models.load_backbone(name)
-    assert info.input_size == size and len(model._blocks) == blocks and info.weights.startswith(name.replace("_", "-"))
+    assert info.input_size == size and len(model.blocks()) == blocks and info.weights.startswith(name.replace("_", "-"))
     val = data.load_dataset("hymenoptera", "val", transform=transform)
     picks = list(range(0, len(val), 8))  # 20 photos of both classes: enough to tell a working net from a broken one
     x = torch.stack([val[i][0] for i in picks])

@@ -37,9 +37,9 @@ def test_early_stopping_restores_the_best_epoch():
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0 if e == 0 else -1.0)
     h = train.fit(model, tr, va, optimizer=opt, scheduler=sched, epochs=10, early_stopping=stopper, device="cpu")
     assert h.stop_reason == "early stopping" and h.best_epoch == 1 and len(h) == 3
-    assert train.evaluate(model, va)["loss"] == pytest.approx(h.records[0]["val_loss"], rel=1e-5)
+    assert train.evaluate(model, va).loss == pytest.approx(h.records[0]["val_loss"], rel=1e-5)
     assert train.replay_early_stopping(h["val_loss"], patience=2) == (len(h), h.best_epoch)  # the replay agrees
-    assert h.best_record["val_acc"] == pytest.approx(train.evaluate(model, va)["acc"])  # the restored model's score
+    assert h.best_record["val_acc"] == pytest.approx(train.evaluate(model, va).acc)  # the restored model's score
     assert all(0 < r["train_seconds"] <= r["seconds"] for r in h.records)  # the validation pass is left out
 
 
@@ -98,7 +98,7 @@ def test_nan_guard_stops_and_keeps_best_weights(capsys):
     assert "non-finite loss in epoch 3" in h.stop_reason and len(h) == 2 and h.best_epoch == 2
     assert "Best weights (epoch 2) restored" in capsys.readouterr().out
     assert all(torch.isfinite(p).all() for p in model.parameters())
-    assert train.evaluate(model, va)["loss"] == pytest.approx(h.records[1]["val_loss"], rel=1e-5)
+    assert train.evaluate(model, va).loss == pytest.approx(h.records[1]["val_loss"], rel=1e-5)
 
 
 def test_nan_guard_without_early_stopping_says_the_weights_are_not_restored(capsys):

@@ -2,8 +2,9 @@
 
 Lite differs from EfficientNet-B0 by having no squeeze-excite, ReLU6 instead of swish, and a fixed stem and
 head: width and depth multipliers scale the blocks but not the stem (32 channels), the first and last stage's
-repeats, or the head (1280 channels). Module names follow the lukemelas `efficientnet_pytorch` layout so the
-published state_dicts load with `strict=True`.
+repeats, or the head (1280 channels). The parts have public names (`stem`, `stages`, `head`, `pooling`,
+`classifier`); the published state_dicts, in the lukemelas `efficientnet_pytorch` layout, are renamed onto them as
+they load.
 """
 
 from __future__ import annotations
@@ -80,87 +81,118 @@ class MBConv(nn.Module):
         super().__init__()
         hidden = c_in * expand
         if expand != 1:
-            self._expand_conv = Conv2dSame(c_in, hidden, 1, bias=False)
-            self._bn0 = nn.BatchNorm2d(hidden, **BN)
-        self._depthwise_conv = Conv2dSame(hidden, hidden, kernel, stride, groups=hidden, bias=False)
-        self._bn1 = nn.BatchNorm2d(hidden, **BN)
-        self._project_conv = Conv2dSame(hidden, c_out, 1, bias=False)
-        self._bn2 = nn.BatchNorm2d(c_out, **BN)
+            self.expand_conv = Conv2dSame(c_in, hidden, 1, bias=False)
+            self.expand_bn = nn.BatchNorm2d(hidden, **BN)
+        self.depthwise_conv = Conv2dSame(hidden, hidden, kernel, stride, groups=hidden, bias=False)
+        self.depthwise_bn = nn.BatchNorm2d(hidden, **BN)
+        self.project_conv = Conv2dSame(hidden, c_out, 1, bias=False)
+        self.project_bn = nn.BatchNorm2d(c_out, **BN)
         self.has_skip = stride == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
-        if hasattr(self, "_expand_conv"):
-            h = F.relu6(self._bn0(self._expand_conv(h)))
-        h = F.relu6(self._bn1(self._depthwise_conv(h)))
-        h = self._bn2(self._project_conv(h))
+        if hasattr(self, "expand_conv"):
+            h = F.relu6(self.expand_bn(self.expand_conv(h)))
+        h = F.relu6(self.depthwise_bn(self.depthwise_conv(h)))
+        h = self.project_bn(self.project_conv(h))
         return h + x if self.has_skip else h
+
+
+def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Sequential:
+    """A convolution and its BatchNorm (`.conv`, `.bn`): the stem and the head; a ReLU6 follows in `forward`."""
+    return nn.Sequential(
+        OrderedDict(conv=Conv2dSame(c_in, c_out, kernel, stride, bias=False), bn=nn.BatchNorm2d(c_out, **BN))
+    )
 
 
 class EfficientNetLite(nn.Module):
     """Stem, MBConv blocks in 7 stages, 1x1 head conv to 1280 channels, pooling, dropout, classifier.
 
-    The attributes keep the underscored names of the published weights (`_conv_stem`, `_blocks`, `_fc`), so their
-    files load with `strict=True`. Lessons use the public names: `classifier` (read it or assign a new layer to
-    it), and `stem`, `stages` and `head`, views that hold the model's own layers (freezing or reading them acts on
-    the model; they are not part of its state_dict).
+    Every part has one name, the one lessons use: `stem` (`stem.conv`, `stem.bn`), `stages` (`stages["stage1"]`
+    to `stages["stage7"]`, each an nn.Sequential of MBConv blocks), `head` (`head.conv`, `head.bn`), `pooling`,
+    `dropout` and `classifier` (read it, or assign a new layer to it). The published weights' files use the
+    lukemelas `efficientnet_pytorch` names (`_conv_stem`, `_blocks.N`, `_fc`, ...): `load_state_dict` maps them
+    onto these (`weights_key`), so those files, and course models saved before the rename, load with `strict=True`.
     """
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2, width: float = 1.0, depth: float = 1.0):
         super().__init__()
         self.table = block_table(width, depth)
-        self._conv_stem = Conv2dSame(3, 32, 3, 2, bias=False)
-        self._bn0 = nn.BatchNorm2d(32, **BN)
-        blocks = []
-        for repeats, k, s, e, c_in, c_out in self.table:
-            for r in range(repeats):
-                blocks.append(MBConv(c_in if r == 0 else c_out, c_out, k, s if r == 0 else 1, e))
-        self._blocks = nn.Sequential(*blocks)
-        self._conv_head = Conv2dSame(self.table[-1][5], 1280, 1, bias=False)
-        self._bn1 = nn.BatchNorm2d(1280, **BN)
-        self._avg_pooling = nn.AdaptiveAvgPool2d(1)
-        self._dropout = nn.Dropout(dropout)
-        self._fc = nn.Linear(1280, num_classes)
+        self.stem = conv_bn(3, 32, 3, 2)
+        self.stages = nn.ModuleDict()
+        for number, (repeats, k, s, e, c_in, c_out) in enumerate(self.table, start=1):
+            self.stages[f"stage{number}"] = nn.Sequential(
+                *(MBConv(c_in if r == 0 else c_out, c_out, k, s if r == 0 else 1, e) for r in range(repeats))
+            )
+        self.head = conv_bn(self.table[-1][5], 1280, 1)
+        self.pooling = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(1280, num_classes)
+        self.register_load_state_dict_pre_hook(_rename_weights_keys)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled 1280-d features: everything but the classifier."""
-        x = F.relu6(self._bn0(self._conv_stem(x)))
-        x = self._blocks(x)
-        x = F.relu6(self._bn1(self._conv_head(x)))
-        return self._avg_pooling(x).flatten(1)
+        x = F.relu6(self.stem(x))
+        for stage in self.stages.values():
+            x = stage(x)
+        x = F.relu6(self.head(x))
+        return self.pooling(x).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._fc(self._dropout(self.forward_features(x)))
+        return self.classifier(self.dropout(self.forward_features(x)))
 
-    @property
-    def classifier(self) -> nn.Module:
-        """The last layer, 1280 features to class scores (`_fc` in the weights' files)."""
-        return self._fc
+    def blocks(self) -> list[MBConv]:
+        """Every MBConv block in order, from stage1's first to stage7's last."""
+        return [block for stage in self.stages.values() for block in stage]
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        """`model.classifier = nn.Linear(...)` swaps the head, stored as `_fc` where the weights' files expect it."""
-        super().__setattr__("_fc" if name == "classifier" else name, value)
 
-    @property
-    def stem(self) -> nn.Sequential:
-        """The first convolution and its BatchNorm (`stem.conv`, `stem.bn`); a ReLU6 follows in `forward`."""
-        return nn.Sequential(OrderedDict(conv=self._conv_stem, bn=self._bn0))
+# The lukemelas names of the published weights' files, and this module's names for the same layers.
+_TOP_NAMES = {
+    "_conv_stem": "stem.conv",
+    "_bn0": "stem.bn",
+    "_conv_head": "head.conv",
+    "_bn1": "head.bn",
+    "_fc": "classifier",
+}
+_BLOCK_NAMES = {
+    "_expand_conv": "expand_conv",
+    "_bn0": "expand_bn",
+    "_depthwise_conv": "depthwise_conv",
+    "_bn1": "depthwise_bn",
+    "_project_conv": "project_conv",
+    "_bn2": "project_bn",
+}
 
-    @property
-    def stages(self) -> nn.ModuleDict:
-        """The MBConv blocks grouped by stage, `stages["stage1"]` to `stages["stage7"]`, each an nn.Sequential."""
-        return nn.ModuleDict(
-            {
-                stage: nn.Sequential(*(self.get_submodule(p) for p in prefixes))
-                for stage, prefixes in stage_names(self.table).items()
-                if prefixes[0].startswith("_blocks.")
-            }
-        )
 
-    @property
-    def head(self) -> nn.Sequential:
-        """The 1x1 convolution to 1280 channels and its BatchNorm (`head.conv`, `head.bn`), before the pooling."""
-        return nn.Sequential(OrderedDict(conv=self._conv_head, bn=self._bn1))
+def weights_key(key: str, table: list) -> str:
+    """This module's name for a key of the published weights; other keys unchanged.
+
+    For example `_blocks.15._bn2.weight` -> `stages.stage7.0.project_bn.weight`, `_fc.bias` -> `classifier.bias`.
+    """
+    first, _, rest = key.partition(".")
+    if first in _TOP_NAMES:
+        return f"{_TOP_NAMES[first]}.{rest}"
+    if first != "_blocks":
+        return key
+    index, _, rest = rest.partition(".")
+    layer, _, tensor = rest.partition(".")
+    number, within = _stage_of(int(index), table)
+    return f"stages.stage{number}.{within}.{_BLOCK_NAMES.get(layer, layer)}.{tensor}"
+
+
+def _stage_of(index: int, table: list) -> tuple[int, int]:
+    """(stage number, position in the stage) of the `index`-th block."""
+    for number, (repeats, *_rest) in enumerate(table, start=1):
+        if index < repeats:
+            return number, index
+        index -= repeats
+    raise KeyError(f"block {index} is past the last stage")
+
+
+def _rename_weights_keys(model: EfficientNetLite, state_dict: dict, prefix: str, *_args) -> None:
+    """load_state_dict's pre-hook: rename the published files' keys (under `prefix`) to this module's names."""
+    for key in [k for k in state_dict if k.startswith(prefix + "_")]:
+        state_dict[prefix + weights_key(key[len(prefix) :], model.table)] = state_dict.pop(key)
 
 
 class EfficientNetLite0(EfficientNetLite):
@@ -177,15 +209,10 @@ def build(name: str, num_classes: int = 1000) -> EfficientNetLite:
 
 
 def stage_names(table: list | None = None) -> dict[str, list[str]]:
-    """Named stages (stem, stage1..stage7, head, classifier) mapped to module-name prefixes (Lite0's by default)."""
-    stages = {"stem": ["_conv_stem", "_bn0"]}
-    index = 0
-    for number, (repeats, *_rest) in enumerate(table or BLOCKS, start=1):
-        stages[f"stage{number}"] = [f"_blocks.{index + r}" for r in range(repeats)]
-        index += repeats
-    stages["head"] = ["_conv_head", "_bn1"]
-    stages["classifier"] = ["_fc"]
-    return stages
+    """Named stages (stem, stage1..stage7, head, classifier) mapped to their modules' names (alike in every variant)."""
+    stages = {"stem": ["stem"]}
+    stages.update({f"stage{n}": [f"stages.stage{n}"] for n in range(1, len(table or BLOCKS) + 1)})
+    return {**stages, "head": ["head"], "classifier": ["classifier"]}
 
 
 def layers_above(model: EfficientNetLite, stage: str) -> nn.Sequential:
@@ -195,25 +222,25 @@ def layers_above(model: EfficientNetLite, stage: str) -> nn.Sequential:
     extracted once (`extract_features(..., layer=stage, pool=False)`) instead of re-running the frozen layers
     below every step. The copy leaves `model` untouched.
     """
-    stages = stage_names(model.table)
-    if stage not in stages or not stages[stage][0].startswith("_blocks."):
-        blocks = [s for s, prefixes in stages.items() if prefixes[0].startswith("_blocks.")]
-        raise ValueError(f"Cut after a block stage ({', '.join(blocks)}), not {stage!r}.")
-    first_above = int(stages[stage][-1].split(".")[1]) + 1
+    if stage not in model.stages:
+        raise ValueError(f"Cut after a block stage ({', '.join(model.stages)}), not {stage!r}.")
+    names = list(model.stages)
+    first_above = sum(len(model.stages[s]) for s in names[: names.index(stage) + 1])
     learned = [copy.deepcopy(m) for m in _learned_above(model, first_above)]
     return nn.Sequential(*learned, nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
 def _learned_above(model: EfficientNetLite, first_above: int) -> list[nn.Module]:
     """The layers with weights above a cut, in order: blocks `first_above`.., the head convolution, its BatchNorm."""
-    return [*model._blocks[first_above:], model._conv_head, model._bn1]
+    return [*model.blocks()[first_above:], model.head.conv, model.head.bn]
 
 
 def load_layers_above(model: EfficientNetLite, top: nn.Sequential) -> EfficientNetLite:
     """Write a (fine-tuned) `layers_above` copy back into `model`, in place: the inverse of `layers_above`."""
     learned = list(top)[:-3]  # the last three (ReLU6, pooling, flatten) have no weights
-    first_above = len(model._blocks) - (len(learned) - 2)
-    if not 0 < first_above <= len(model._blocks):
+    blocks = len(model.blocks())
+    first_above = blocks - (len(learned) - 2)
+    if not 0 < first_above <= blocks:
         raise ValueError(f"{len(learned)} layers with weights do not fit above a cut of this network")
     for target, source in zip(_learned_above(model, first_above), learned, strict=True):
         target.load_state_dict(source.state_dict())

@@ -121,7 +121,7 @@ def sequence_loader(
 def perplexity(model: gpt.GPT, sequences: Sequence[Sequence[int]], pad_id: int = 0) -> float:
     """exp(mean next-token loss per token): how many tokens the model is 'choosing between', on average."""
     loader = sequence_loader(sequences, pad_id=pad_id, batch_size=128)
-    return math.exp(train.evaluate(model, loader, gpt.NextTokenLoss(pad_id))["loss"])
+    return math.exp(train.evaluate(model, loader, gpt.NextTokenLoss(pad_id)).loss)
 
 
 @torch.no_grad()

@@ -121,8 +121,8 @@ def _load_lite(name: str, pretrained: bool) -> LoadedBackbone:
         (0.5,) * 3,
         (0.5,) * 3,
         1280,
-        "_avg_pooling",
-        "classifier",  # the public name of `_fc`
+        "pooling",
+        "classifier",
         efficientnet_lite.stage_names(model.table),
         imagenet_categories(),
     )

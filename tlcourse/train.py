@@ -181,8 +181,16 @@ def train_one_epoch(
     return EpochResult(*ranks.means(total_loss, correct, seen))
 
 
+@dataclass(frozen=True)
+class Score:
+    """What `evaluate` measured: the mean loss and the accuracy (`train.evaluate(model, loader).acc`)."""
+
+    loss: float
+    acc: float
+
+
 @torch.no_grad()
-def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
+def evaluate(model, loader, loss_fn=None, device=None) -> Score:
     """Mean loss and accuracy of `model` on `loader`, in eval mode with no gradients (over all ranks if sharded)."""
     device = device or next(model.parameters()).device
     loss_fn = loss_fn or nn.CrossEntropyLoss()
@@ -196,8 +204,7 @@ def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
         hits, count = count_correct(loss_fn, logits, y)
         total_loss += loss_fn(logits.float(), y).item() * count
         correct, seen = correct + hits, seen + count
-    loss, acc = Ranks.of(loader).means(total_loss, correct, seen)
-    return {"loss": loss, "acc": acc}
+    return Score(*Ranks.of(loader).means(total_loss, correct, seen))
 
 
 def count_correct(loss_fn, logits: torch.Tensor, y: torch.Tensor) -> tuple[int, int]:
@@ -234,7 +241,7 @@ def _epoch_record(
     record["train_seconds"] = time.perf_counter() - t0
     if val_loader is not None:
         val = evaluate(net, val_loader, loss_fn, device)
-        record.update(val_loss=val["loss"], val_acc=val["acc"])
+        record.update(val_loss=val.loss, val_acc=val.acc)
     if scheduler is not None:
         scheduler.step()
     record["seconds"] = time.perf_counter() - t0
