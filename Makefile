@@ -47,7 +47,7 @@ test-lessons: $(BIN)/tlcourse
 test-student: $(BIN)/tlcourse
 	$(BIN)/python -m pytest -q --durations=10 tests/test_student_notebooks.py -m student
 
-lint: $(BIN)/tlcourse  ## ruff (lint rules, lessons included; formatting) and mypy (types of tlcourse/), set in pyproject.toml
+lint: $(BIN)/tlcourse  ## ruff (lint rules, lessons included; formatting) and mypy (types of tlcourse/ and tools/), set in pyproject.toml
 	$(BIN)/ruff check tlcourse tools tests benchmarks docs conftest.py notebooks
 	$(BIN)/ruff format --check tlcourse tools tests benchmarks docs conftest.py
 	$(BIN)/mypy tlcourse tools

@@ -190,10 +190,10 @@ def test_auto_chooses_by_cross_validation_on_the_training_photos_and_never_reads
 
 
 def test_fine_tuning_is_kept_only_beyond_the_noise():
-    steady = recipe.summarise_folds({"probe": [0.90, 0.91, 0.92], "fine-tuned": [0.95, 0.96, 0.97]}, photos=90)
+    steady = recipe.summarise_folds(probe=[0.90, 0.91, 0.92], fine_tuned=[0.95, 0.96, 0.97], photos=90)
     assert recipe.choose(steady, "auto").chosen == "fine-tuned"  # +5 points on every fold: beyond the noise
-    noisy = recipe.summarise_folds({"probe": [0.90, 0.95, 0.90], "fine-tuned": [0.98, 0.90, 0.93]}, photos=90)
+    noisy = recipe.summarise_folds(probe=[0.90, 0.95, 0.90], fine_tuned=[0.98, 0.90, 0.93], photos=90)
     assert noisy.difference.mean > 0 and recipe.choose(noisy, "auto").chosen == "probe"  # ahead, within the noise
-    tie = recipe.summarise_folds({"probe": [0.9, 0.9], "fine-tuned": [0.9, 0.9]}, photos=60)
+    tie = recipe.summarise_folds(probe=[0.9, 0.9], fine_tuned=[0.9, 0.9], photos=60)
     assert recipe.choose(tie, "auto").chosen == "probe"  # a tie keeps the simpler model
     assert recipe.choose(None, "auto").chosen == "probe" and recipe.choose(None, "top").chosen == "fine-tuned"

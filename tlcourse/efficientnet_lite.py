@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -98,11 +97,16 @@ class MBConv(nn.Module):
         return h + x if self.has_skip else h
 
 
-def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Sequential:
+class ConvBN(nn.Module):
     """A convolution and its BatchNorm (`.conv`, `.bn`): the stem and the head; a ReLU6 follows in `forward`."""
-    return nn.Sequential(
-        OrderedDict(conv=Conv2dSame(c_in, c_out, kernel, stride, bias=False), bn=nn.BatchNorm2d(c_out, **BN))
-    )
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1):
+        super().__init__()
+        self.conv = Conv2dSame(c_in, c_out, kernel, stride, bias=False)
+        self.bn = nn.BatchNorm2d(c_out, **BN)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x))
 
 
 class EfficientNetLite(nn.Module):
@@ -118,13 +122,13 @@ class EfficientNetLite(nn.Module):
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2, width: float = 1.0, depth: float = 1.0):
         super().__init__()
         self.table = block_table(width, depth)
-        self.stem = conv_bn(3, 32, 3, 2)
+        self.stem = ConvBN(3, 32, 3, 2)
         self.stages = nn.ModuleDict()
         for number, (repeats, k, s, e, c_in, c_out) in enumerate(self.table, start=1):
             self.stages[f"stage{number}"] = nn.Sequential(
                 *(MBConv(c_in if r == 0 else c_out, c_out, k, s if r == 0 else 1, e) for r in range(repeats))
             )
-        self.head = conv_bn(self.table[-1][5], 1280, 1)
+        self.head = ConvBN(self.table[-1][5], 1280, 1)
         self.pooling = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(1280, num_classes)
@@ -143,7 +147,7 @@ class EfficientNetLite(nn.Module):
 
     def blocks(self) -> list[MBConv]:
         """Every MBConv block in order, from stage1's first to stage7's last."""
-        return [block for stage in self.stages.values() for block in stage]
+        return [cast(MBConv, block) for stage in self.stages.values() for block in cast(nn.Sequential, stage)]
 
 
 # The lukemelas names of the published weights' files, and this module's names for the same layers.
@@ -225,7 +229,7 @@ def layers_above(model: EfficientNetLite, stage: str) -> nn.Sequential:
     if stage not in model.stages:
         raise ValueError(f"Cut after a block stage ({', '.join(model.stages)}), not {stage!r}.")
     names = list(model.stages)
-    first_above = sum(len(model.stages[s]) for s in names[: names.index(stage) + 1])
+    first_above = sum(len(cast(nn.Sequential, model.stages[s])) for s in names[: names.index(stage) + 1])
     learned = [copy.deepcopy(m) for m in _learned_above(model, first_above)]
     return nn.Sequential(*learned, nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
 

@@ -72,22 +72,23 @@ def cross_validate(
     k = min(cfg.folds, int(torch.bincount(y, minlength=num_classes).min()))
     if k < 2:
         return None
-    scores: dict[str, list[float]] = {"probe": [], "fine-tuned": []}
+    probe: list[float] = []
+    fine_tuned: list[float] = []
     for fit_idx, held_idx in StratifiedKFold(k, shuffle=True, random_state=cfg.seed).split(np.zeros(len(y)), y.numpy()):
         fold, held = train.subset(torch.as_tensor(fit_idx)), train.subset(torch.as_tensor(held_idx))
         head = probe_head(fold.pooled, fold.labels, num_classes)
-        scores["probe"].append(accuracy(head, None, held.pooled, held.labels))
+        probe.append(accuracy(head, None, held.pooled, held.labels))
         tuned = fine_tune_top(
             backbone, fold, num_classes=num_classes, epochs=cfg.epochs, seed=cfg.seed, device=device, progress=False
         )
         assert held.maps is not None  # cross-validation runs only when the top stage can be fine-tuned
-        scores["fine-tuned"].append(accuracy(tuned.head, tuned.top, held.maps, held.labels))
-    return summarise_folds(scores, len(y))
+        fine_tuned.append(accuracy(tuned.head, tuned.top, held.maps, held.labels))
+    return summarise_folds(probe=probe, fine_tuned=fine_tuned, photos=len(y))
 
 
-def summarise_folds(scores: dict[str, list[float]], photos: int) -> CrossValidation:
+def summarise_folds(*, probe: list[float], fine_tuned: list[float], photos: int) -> CrossValidation:
     """Each candidate's mean and spread over the folds, and the paired difference with its standard error."""
-    diff = np.array(scores["fine-tuned"]) - np.array(scores["probe"])
+    diff = np.array(fine_tuned) - np.array(probe)
     k = len(diff)
     se = float(diff.std(ddof=1) / np.sqrt(k))
     return CrossValidation(
@@ -97,7 +98,7 @@ def summarise_folds(scores: dict[str, list[float]], photos: int) -> CrossValidat
         folds=k,
         candidates={
             name: Candidate(fold_accuracy=acc, mean=float(np.mean(acc)), std=float(np.std(acc, ddof=1)))
-            for name, acc in scores.items()
+            for name, acc in (("probe", probe), ("fine-tuned", fine_tuned))
         },
         difference=Difference(mean=float(diff.mean()), standard_error=se, threshold=NOISE_SE * se),
     )

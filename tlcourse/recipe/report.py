@@ -73,6 +73,21 @@ class FineTuneRecord:
 
 
 @dataclass
+class TrainResult:
+    """What `tlcourse train` made: the choice, the kept model's validation scores, the figures and the seconds.
+
+    `metrics` is metrics.json's document, as written next to the model.
+    """
+
+    out: Path
+    choice: Choice
+    scores: ValMetrics
+    figures: list[str]
+    timings: Timings
+    metrics: dict
+
+
+@dataclass
 class Timings:
     """Seconds each step took (None: the step did not run), as metrics.json reports them."""
 
@@ -171,14 +186,15 @@ def write_outputs(
     kept: Kept,
     timings: Timings,
     started: float,
-) -> dict:
-    """Model checkpoint (self-describing), metrics.json and figures into --out; returns metrics.json's document."""
+) -> TrainResult:
+    """Model checkpoint (self-describing), metrics.json and figures into --out; returns what was written."""
     out, classes = Path(cfg.out), photos.train.classes
     out.mkdir(parents=True, exist_ok=True)
     probs = val_probabilities(kept, feats.val)
     scores = val_metrics(probs, feats.val.labels, classes)
     figures = save_figures(out, probs, photos.val, scores, kept.history)
     model = assemble(backbone, kept.head, kept.top)
+    timings = replace(timings, total=time.perf_counter() - started)
     metrics = {
         "backbone": cfg.backbone,
         "classes": classes,
@@ -191,9 +207,9 @@ def write_outputs(
         **asdict(scores),
         "reported_on": REPORTED_ON.format(n=len(photos.val)),
         "figures": figures,
-        "seconds": replace(timings, total=time.perf_counter() - started).to_json(),
+        "seconds": timings.to_json(),
     }
     summary = {k: metrics[k] for k in ("chosen", "why", "val_accuracy", "per_class_val_accuracy")}
     models.save_model(out / MODEL_FILE, model, backbone.info, classes, backbone.transform, meta=summary)
     write_json(metrics, out / "metrics.json")
-    return metrics
+    return TrainResult(out, choice, scores, figures, timings, metrics)

@@ -23,13 +23,13 @@ from .choice import decide, runs_cross_validation
 from .data import load_data, print_data_report
 from .features import extract
 from .options import MODEL_FILE, TrainConfig, check_options
-from .report import FineTuneRecord, Kept, Timings, write_outputs
+from .report import FineTuneRecord, Kept, Timings, TrainResult, write_outputs
 
 R = TypeVar("R")
 
 
-def train_recipe(cfg: TrainConfig) -> dict:
-    """Run the whole recipe; returns the metrics written to `--out/metrics.json` (rank 0's; {} on other ranks).
+def train_recipe(cfg: TrainConfig) -> TrainResult | None:
+    """Run the whole recipe; returns what it wrote to `--out` (on rank 0; None on the other ranks).
 
     Launched by torchrun, it joins the process group first (gloo on the CPU, nccl on CUDA) and leaves it at the end.
     """
@@ -43,7 +43,7 @@ def train_recipe(cfg: TrainConfig) -> dict:
         distributed.teardown()
 
 
-def _run_recipe(cfg: TrainConfig, device: torch.device) -> dict:
+def _run_recipe(cfg: TrainConfig, device: torch.device) -> TrainResult | None:
     """The recipe's steps in order: data, features, the choice and the kept model, then rank 0's outputs."""
     started = time.perf_counter()
     check_options(cfg)
@@ -66,7 +66,7 @@ def _run_recipe(cfg: TrainConfig, device: torch.device) -> dict:
             f"{tuned.history.stop_reason}"
         )
     if not distributed.is_main():
-        return {}
+        return None
     assert head is not None
     kept = Kept(
         head=tuned.head if tuned else head,
@@ -77,9 +77,9 @@ def _run_recipe(cfg: TrainConfig, device: torch.device) -> dict:
     )
     cv_s = choice_s if runs_cross_validation(cfg, feats.has_maps) else None
     timings = Timings(check_data_s, features_s, cv_s, probe_s, fine_tune_s)
-    metrics = write_outputs(cfg, backbone, photos, feats, choice=choice, kept=kept, timings=timings, started=started)
-    _print_summary(cfg, metrics, len(photos.val))
-    return metrics
+    result = write_outputs(cfg, backbone, photos, feats, choice=choice, kept=kept, timings=timings, started=started)
+    _print_summary(cfg, result, len(photos.val))
+    return result
 
 
 def _timed(step: Callable[..., R], *args, **kwargs) -> tuple[R, float]:
@@ -89,16 +89,14 @@ def _timed(step: Callable[..., R], *args, **kwargs) -> tuple[R, float]:
     return result, time.perf_counter() - t0
 
 
-def _print_summary(cfg: TrainConfig, metrics: dict, val_photos: int) -> None:
+def _print_summary(cfg: TrainConfig, result: TrainResult, val_photos: int) -> None:
     """The kept model's validation accuracy (overall, per class) and the files written."""
+    scores = result.scores
     print(
-        f"val accuracy {metrics['val_accuracy']:.1%} ({val_photos} photos neither the choice nor training used); "
-        "per class: " + ", ".join(f"{c} {a:.0%}" for c, a in metrics["per_class_val_accuracy"].items())
+        f"val accuracy {scores.val_accuracy:.1%} ({val_photos} photos neither the choice nor training used); "
+        "per class: " + ", ".join(f"{c} {a:.0%}" for c, a in scores.per_class_val_accuracy.items())
     )
-    print(
-        f"wrote {cfg.out}/{MODEL_FILE}, metrics.json, {', '.join(metrics['figures'])} "
-        f"in {metrics['seconds']['total']:.0f} s"
-    )
+    print(f"wrote {cfg.out}/{MODEL_FILE}, metrics.json, {', '.join(result.figures)} in {result.timings.total:.0f} s")
 
 
 @contextlib.contextmanager
