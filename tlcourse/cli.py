@@ -83,6 +83,8 @@ def cmd_train(args) -> int:
         seed=args.seed,
         epochs=args.epochs,
         folds=args.folds,
+        groups=args.groups,
+        robustness=not args.no_robustness,
         overwrite=args.overwrite,
         progress=not args.quiet,
         device=args.device,
@@ -97,7 +99,7 @@ def cmd_predict(args) -> int:
 
     from .recipe import predict_report
 
-    for line in predict_report(Path(args.model), [Path(p) for p in args.photos], k=args.k):
+    for line in predict_report(Path(args.model), [Path(p) for p in args.photos], k=args.k, adapt_bn=args.adapt_bn):
         print(line)
     return 0
 
@@ -123,6 +125,16 @@ def _add_train_parsers(sub) -> None:
     p.add_argument(
         "--folds", type=int, default=5, help="cross-validation folds on the training photos for --fine-tune auto"
     )
+    p.add_argument(
+        "--groups",
+        help="keep each subject's photos together (in one fold, on one side of the split): a column of --csv, or a "
+        "regular expression on file names whose first group names the subject, e.g. '^(\\w+)_'",
+    )
+    p.add_argument(
+        "--no-robustness",
+        action="store_true",
+        help="skip the robustness report (the kept model under shifts, AdaBN) and adapt_bn.pt",
+    )
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of photos for validation when splitting")
     p.add_argument(
         "--epochs",
@@ -139,6 +151,12 @@ def _add_train_parsers(sub) -> None:
     p.add_argument("model", help="model.pt written by tlcourse train")
     p.add_argument("photos", nargs="+")
     p.add_argument("-k", type=int, default=3, help="how many classes to show per photo")
+    p.add_argument(
+        "--adapt-bn",
+        action="store_true",
+        help="re-estimate BatchNorm statistics on these photos (at least 16, from one new source) and classify them "
+        "with the AdaBN head in adapt_bn.pt; says how far their statistics are from the training photos'",
+    )
     p.set_defaults(func=cmd_predict)
 
 

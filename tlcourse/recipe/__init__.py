@@ -13,9 +13,13 @@ One module per step, visited in this order by `run.train_recipe` on the way from
 - data: the photos split into train and val, and the `DataReport` printed before training
 - features: the frozen backbone run once per photo (`Features`: pooled features and, for Lite, stage6 maps)
 - candidates: the two models the recipe can keep: the linear probe and the fine-tuned top stage
+- groups: `--groups`, one subject's photos kept in one fold and on one side of the split
 - choice: cross-validation of the candidates on the training photos and the rule that picks one (`Choice`)
+- robustness: the kept model under lesson 12's shifts, and AdaBN done right (writes adapt_bn.pt)
+- gap: cross-validation's estimate against the untouched validation accuracy, named when beyond the noise,
+  with the checks that tell a shift from near copies across folds
 - report: the kept model scored on the validation photos; model.pt, metrics.json and the figures
-- run: the steps above in order (and the timings), under torchrun too; predict: `tlcourse predict`
+- run: the steps above in order (and the timings), under torchrun too; predict: `tlcourse predict [--adapt-bn]`
 
 Under `torchrun --nproc-per-node N` the same command runs on N processes: each extracts its share of the photos
 into the shared per-photo cache, rank 0 alone fits the probe and makes the choice (broadcast to the others), the

@@ -144,6 +144,24 @@ def _optimizer(top: nn.Module, head: nn.Linear) -> torch.optim.AdamW:
     )
 
 
+@dataclass
+class KeptLayers:
+    """The layers a kept model adds to the backbone: its head, and the fine-tuned top stage (None for the probe)."""
+
+    head: nn.Linear
+    top: nn.Sequential | None
+
+
+@torch.no_grad()
+def kept_probabilities(kept: KeptLayers, photos: SplitFeatures) -> torch.Tensor:
+    """Class probabilities of the kept model on a split's photos, from their cached inputs."""
+    assert kept.top is None or photos.maps is not None
+    pooled = (
+        run_top(kept.top.eval(), photos.maps) if kept.top is not None and photos.maps is not None else photos.pooled
+    )
+    return kept.head.eval()(pooled).softmax(1)
+
+
 def assemble(backbone: models.LoadedBackbone, head: nn.Linear, top: nn.Sequential | None) -> nn.Module:
     """The whole network for the checkpoint: backbone, fine-tuned top layers (if any), new head."""
     model, _, info = backbone

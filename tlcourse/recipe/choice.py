@@ -11,6 +11,7 @@ import torch
 from .. import distributed, models
 from .candidates import accuracy, fine_tune_top, probe_head
 from .features import SplitFeatures
+from .groups import fold_splitter
 from .options import TrainConfig
 
 NOISE_SE = 2.0  # fine-tuning is kept only if its mean fold accuracy beats the probe's by more than 2 standard errors
@@ -59,22 +60,30 @@ class Choice:
 
 
 def cross_validate(
-    backbone: models.LoadedBackbone, train: SplitFeatures, *, num_classes: int, cfg: TrainConfig, device: torch.device
+    backbone: models.LoadedBackbone,
+    train: SplitFeatures,
+    *,
+    num_classes: int,
+    cfg: TrainConfig,
+    device: torch.device,
+    groups: list[str] | None = None,
 ) -> CrossValidation | None:
     """Accuracy of the probe and of fine-tuning on each held-out fold of the training photos (paired folds).
 
     Stratified k-fold with k = --folds, or fewer when a class has fewer training photos; None when a class has
-    only one. It is given the training photos alone: the choice cannot depend on the validation photos.
+    only one. With `groups` (--groups), no group is split between folds. It is given the training photos alone:
+    the choice cannot depend on the validation photos.
     """
-    from sklearn.model_selection import StratifiedKFold
-
     y = train.labels
     k = min(cfg.folds, int(torch.bincount(y, minlength=num_classes).min()))
+    if groups is not None:
+        k = min(k, len(set(groups)))
     if k < 2:
         return None
     probe: list[float] = []
     fine_tuned: list[float] = []
-    for fit_idx, held_idx in StratifiedKFold(k, shuffle=True, random_state=cfg.seed).split(np.zeros(len(y)), y.numpy()):
+    splitter = fold_splitter(k, cfg.seed, groups)
+    for fit_idx, held_idx in splitter.split(np.zeros(len(y)), y.numpy(), groups):
         fold, held = train.subset(torch.as_tensor(fit_idx)), train.subset(torch.as_tensor(held_idx))
         head = probe_head(fold.pooled, fold.labels, num_classes)
         probe.append(accuracy(head, None, held.pooled, held.labels))
@@ -83,16 +92,19 @@ def cross_validate(
         )
         assert held.maps is not None  # cross-validation runs only when the top stage can be fine-tuned
         fine_tuned.append(accuracy(tuned.head, tuned.top, held.maps, held.labels))
-    return summarise_folds(probe=probe, fine_tuned=fine_tuned, photos=len(y))
+    return summarise_folds(probe=probe, fine_tuned=fine_tuned, photos=len(y), grouped=groups is not None)
 
 
-def summarise_folds(*, probe: list[float], fine_tuned: list[float], photos: int) -> CrossValidation:
+def summarise_folds(
+    *, probe: list[float], fine_tuned: list[float], photos: int, grouped: bool = False
+) -> CrossValidation:
     """Each candidate's mean and spread over the folds, and the paired difference with its standard error."""
     diff = np.array(fine_tuned) - np.array(probe)
     k = len(diff)
     se = float(diff.std(ddof=1) / np.sqrt(k))
     return CrossValidation(
-        method=f"{k}-fold stratified cross-validation on the {photos} training photos (validation photos unused)",
+        method=f"{k}-fold stratified {'group ' if grouped else ''}cross-validation on the {photos} training photos "
+        "(validation photos unused)",
         rule=f"keep the fine-tuned top stage only if its mean fold accuracy beats the probe's by more than "
         f"{NOISE_SE:g} standard errors of the paired fold differences (the noise), else the simpler probe",
         folds=k,
@@ -134,7 +146,13 @@ def choose(cv: CrossValidation | None, mode: str, reason_skipped: str = "") -> C
 
 
 def decide(
-    backbone: models.LoadedBackbone, train: SplitFeatures, *, num_classes: int, cfg: TrainConfig, device: torch.device
+    backbone: models.LoadedBackbone,
+    train: SplitFeatures,
+    *,
+    num_classes: int,
+    cfg: TrainConfig,
+    device: torch.device,
+    groups: list[str] | None = None,
 ) -> Choice:
     """The choice, made once on rank 0's numbers and given to every rank, then printed."""
     skipped = ""
@@ -142,7 +160,7 @@ def decide(
         skipped = f"top-stage fine-tuning on cached maps needs an EfficientNet-Lite backbone, not {cfg.backbone}"
     cv = None
     if cfg.fine_tune == "auto" and not skipped:
-        cv = cross_validate(backbone, train, num_classes=num_classes, cfg=cfg, device=device)
+        cv = cross_validate(backbone, train, num_classes=num_classes, cfg=cfg, device=device, groups=groups)
     choice = distributed.broadcast_object(choose(cv, cfg.fine_tune, skipped))  # rank 0's, for every rank
     print_choice(choice)
     return choice

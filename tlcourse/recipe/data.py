@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import images
 from ..errors import TrainInputError
+from .groups import group_split, photo_groups
 from .options import TrainConfig
 
 
@@ -28,6 +29,7 @@ class DataReport:
     splits: str
     notes: list[str]
     imbalance: float  # the largest class's training photos over the smallest's
+    groups: int | None = None  # distinct groups among the training photos (--groups), None without
 
     def to_json(self) -> dict:
         """The report as metrics.json keeps it."""
@@ -36,11 +38,12 @@ class DataReport:
 
 @dataclass
 class Photos:
-    """The training and validation photos (one class list) and the report on them."""
+    """The training and validation photos (one class list), the report on them, the training photos' groups."""
 
     train: images.ImageFiles
     val: images.ImageFiles
     report: DataReport
+    train_groups: list[str] | None = None  # --groups: each training photo's group, in order
 
 
 def load_data(cfg: TrainConfig) -> Photos:
@@ -54,13 +57,25 @@ def load_data(cfg: TrainConfig) -> Photos:
         except ValueError as err:  # one class only, a class too small to split, a CSV without file/label
             raise TrainInputError(str(err)) from None
     notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    groups = _groups(train, cfg) if cfg.groups else None
     val_counts = val.class_counts()
     counts = {c: ClassCount(train=n, val=val_counts[c]) for c, n in train.class_counts().items()}
     train_n = [n.train for n in counts.values()]
     report = DataReport(
-        classes=train.classes, counts=counts, splits=how, notes=notes, imbalance=max(train_n) / max(1, min(train_n))
+        classes=train.classes,
+        counts=counts,
+        splits=how,
+        notes=notes,
+        imbalance=max(train_n) / max(1, min(train_n)),
+        groups=None if groups is None else len(set(groups)),
     )
-    return Photos(train=train, val=val, report=report)
+    return Photos(train=train, val=val, report=report, train_groups=groups)
+
+
+def _groups(photos: images.ImageFiles, cfg: TrainConfig) -> list[str]:
+    """Each photo's --groups group."""
+    assert cfg.groups is not None
+    return photo_groups(photos, cfg.groups, csv_path=cfg.csv, image_dir=cfg.images)
 
 
 def _load_splits(cfg: TrainConfig) -> tuple[images.ImageFiles, images.ImageFiles, str]:
@@ -80,6 +95,9 @@ def _load_splits(cfg: TrainConfig) -> tuple[images.ImageFiles, images.ImageFiles
     else:
         full = images.image_folder(cfg.data)
         how = f"{cfg.data}, divided {1 - cfg.val_fraction:.0%}/{cfg.val_fraction:.0%}"
+    if cfg.groups:
+        train, val = group_split(full, _groups(full, cfg), cfg.val_fraction, cfg.seed)
+        return train, val, f"{how} (stratified, whole groups of --groups {cfg.groups!r}, seed {cfg.seed})"
     train, val = images.split(full, cfg.val_fraction, stratify=True, seed=cfg.seed)
     return train, val, f"{how} (stratified, seed {cfg.seed})"
 
@@ -94,5 +112,7 @@ def print_data_report(report: DataReport) -> None:
             f"  imbalance: the largest class has {report.imbalance:.1f}x the photos of the smallest; "
             "accuracy is reported per class too"
         )
+    if report.groups is not None:
+        print(f"  groups: {report.groups} among the training photos; cross-validation keeps each in one fold")
     for note in report.notes:
         print(f"  note: {note}")

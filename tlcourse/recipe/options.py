@@ -25,6 +25,8 @@ class TrainConfig:
     seed: int = 0
     epochs: int = 10
     folds: int = 5  # cross-validation folds on the training photos for --fine-tune auto
+    groups: str | None = None  # a CSV column or a file-name pattern: one subject's photos stay together
+    robustness: bool = True  # measure the kept model under shifts and with BatchNorm re-estimated (AdaBN)
     overwrite: bool = False
     progress: bool = True
     device: str | None = None  # the --device option; `run.train_recipe` turns it into a torch.device, once

@@ -15,11 +15,13 @@ from torch import nn
 from .. import images, models
 from ..storage import atomic_write
 from ..train import History
-from .candidates import FineTuned, ProbeScore, assemble
+from .candidates import FineTuned, KeptLayers, ProbeScore, assemble, kept_probabilities
 from .choice import Choice
 from .data import Photos
-from .features import Features, SplitFeatures, run_top
+from .features import Features
+from .gap import Gap, measure_gap
 from .options import MODEL_FILE, TrainConfig
+from .robustness import ADAPT_FILE, Robustness, plot_robustness
 
 REPORTED_ON = (
     "val_accuracy: the kept model on the {n} validation photos, which neither the choice nor any training "
@@ -37,14 +39,20 @@ class ValMetrics:
 
 
 @dataclass
-class Kept:
+class Kept(KeptLayers):
     """The model the recipe keeps (a head, on top of a fine-tuned top stage or not) and both candidates' records."""
 
-    head: nn.Linear
-    top: nn.Sequential | None
     history: History | None
     probe: ProbeScore | None
     fine_tune: FineTuneRecord | None  # None when the probe is kept
+
+    @classmethod
+    def of(cls, probe_head: nn.Linear, tuned: FineTuned | None, probe: ProbeScore | None, photos: int) -> Kept:
+        """The fine-tuned top stage and its head when fine-tuning was kept, else the probe's head."""
+        if tuned is None:
+            return cls(head=probe_head, top=None, history=None, probe=probe, fine_tune=None)
+        record = FineTuneRecord.of(tuned, photos)
+        return cls(head=tuned.head, top=tuned.top, history=tuned.history, probe=probe, fine_tune=record)
 
 
 @dataclass
@@ -85,6 +93,8 @@ class TrainResult:
     figures: list[str]
     timings: Timings
     metrics: dict
+    gap: Gap | None = None  # cross-validation's estimate against the validation accuracy (None: no CV ran)
+    robustness: Robustness | None = None  # None with --no-robustness
 
 
 @dataclass
@@ -96,19 +106,12 @@ class Timings:
     cross_validation: float | None
     probe: float
     fine_tune: float | None
+    robustness: float | None = None
     total: float | None = None  # set when the outputs are written
 
     def to_json(self) -> dict:
         """The steps that ran, with their seconds."""
         return {step: s for step, s in asdict(self).items() if s is not None}
-
-
-@torch.no_grad()
-def val_probabilities(kept: Kept, val: SplitFeatures) -> torch.Tensor:
-    """Class probabilities of the kept model on the validation photos, from the cached inputs."""
-    assert kept.top is None or val.maps is not None
-    pooled = run_top(kept.top.eval(), val.maps) if kept.top is not None and val.maps is not None else val.pooled
-    return kept.head.eval()(pooled).softmax(1)
 
 
 def val_metrics(probs: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> ValMetrics:
@@ -184,15 +187,21 @@ def write_outputs(
     *,
     choice: Choice,
     kept: Kept,
+    robustness: Robustness | None,
     timings: Timings,
     started: float,
 ) -> TrainResult:
     """Model checkpoint (self-describing), metrics.json and figures into --out; returns what was written."""
     out, classes = Path(cfg.out), photos.train.classes
     out.mkdir(parents=True, exist_ok=True)
-    probs = val_probabilities(kept, feats.val)
+    probs = kept_probabilities(kept, feats.val)
     scores = val_metrics(probs, feats.val.labels, classes)
     figures = save_figures(out, probs, photos.val, scores, kept.history)
+    if robustness is not None:
+        figures.append(plot_robustness(robustness, out / "robustness.png"))
+    else:
+        (out / ADAPT_FILE).unlink(missing_ok=True)  # an earlier run's adaptation belongs to an earlier model
+    gap = measure_gap(choice, scores.val_accuracy, feats, classes)
     model = assemble(backbone, kept.head, kept.top)
     timings = replace(timings, total=time.perf_counter() - started)
     metrics = {
@@ -206,10 +215,12 @@ def write_outputs(
         "fine_tune": None if kept.fine_tune is None else asdict(kept.fine_tune),
         **asdict(scores),
         "reported_on": REPORTED_ON.format(n=len(photos.val)),
+        "gap": None if gap is None else gap.to_json(),
+        "robustness": None if robustness is None else asdict(robustness),
         "figures": figures,
         "seconds": timings.to_json(),
     }
     summary = {k: metrics[k] for k in ("chosen", "why", "val_accuracy", "per_class_val_accuracy")}
     models.save_model(out / MODEL_FILE, model, backbone.info, classes, backbone.transform, meta=summary)
     write_json(metrics, out / "metrics.json")
-    return TrainResult(out, choice, scores, figures, timings, metrics)
+    return TrainResult(out, choice, scores, figures, timings, metrics, gap, robustness)

@@ -12,6 +12,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import TypeVar
 
 import torch
@@ -23,7 +24,8 @@ from .choice import decide, runs_cross_validation
 from .data import load_data, print_data_report
 from .features import extract
 from .options import MODEL_FILE, TrainConfig, check_options
-from .report import FineTuneRecord, Kept, Timings, TrainResult, write_outputs
+from .report import Kept, Timings, TrainResult, write_outputs
+from .robustness import Robustness, robustness_line, robustness_report
 
 R = TypeVar("R")
 
@@ -55,7 +57,9 @@ def _run_recipe(cfg: TrainConfig, device: torch.device) -> TrainResult | None:
     shared = f", shared by {distributed.world_size()} processes" if distributed.is_initialized() else ""
     print(f"features: {len(photos.train) + len(photos.val)} photos in {features_s:.1f} s (cached per photo{shared})")
     num_classes = len(photos.train.classes)
-    choice, choice_s = _timed(decide, backbone, feats.train, num_classes=num_classes, cfg=cfg, device=device)
+    choice, choice_s = _timed(
+        decide, backbone, feats.train, num_classes=num_classes, cfg=cfg, device=device, groups=photos.train_groups
+    )
     (head, probe), probe_s = _timed(fit_probe, feats, num_classes) if distributed.is_main() else ((None, None), 0.0)
     tuned, fine_tune_s = None, None
     if choice.chosen == "fine-tuned":
@@ -68,18 +72,24 @@ def _run_recipe(cfg: TrainConfig, device: torch.device) -> TrainResult | None:
     if not distributed.is_main():
         return None
     assert head is not None
-    kept = Kept(
-        head=tuned.head if tuned else head,
-        top=tuned.top if tuned else None,
-        history=tuned.history if tuned else None,
-        probe=probe,
-        fine_tune=FineTuneRecord.of(tuned, len(photos.train)) if tuned else None,
+    kept = Kept.of(head, tuned, probe, len(photos.train))
+    robust, robustness_s = (
+        _timed(_robustness, cfg, backbone, kept, photos, feats, device) if cfg.robustness else (None, None)
     )
     cv_s = choice_s if runs_cross_validation(cfg, feats.has_maps) else None
-    timings = Timings(check_data_s, features_s, cv_s, probe_s, fine_tune_s)
-    result = write_outputs(cfg, backbone, photos, feats, choice=choice, kept=kept, timings=timings, started=started)
+    timings = Timings(check_data_s, features_s, cv_s, probe_s, fine_tune_s, robustness_s)
+    result = write_outputs(
+        cfg, backbone, photos, feats, choice=choice, kept=kept, robustness=robust, timings=timings, started=started
+    )
     _print_summary(cfg, result, len(photos.val))
     return result
+
+
+def _robustness(cfg: TrainConfig, backbone, kept: Kept, photos, feats, device: torch.device) -> Robustness:
+    """The kept model under lesson 12's shifts, and AdaBN on samples of both splits (writes adapt_bn.pt)."""
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    args = (backbone, kept, photos.train, photos.val, feats)
+    return robustness_report(*args, out=Path(cfg.out), seed=cfg.seed, device=device)
 
 
 def _timed(step: Callable[..., R], *args, **kwargs) -> tuple[R, float]:
@@ -96,6 +106,10 @@ def _print_summary(cfg: TrainConfig, result: TrainResult, val_photos: int) -> No
         f"val accuracy {scores.val_accuracy:.1%} ({val_photos} photos neither the choice nor training used); "
         "per class: " + ", ".join(f"{c} {a:.0%}" for c, a in scores.per_class_val_accuracy.items())
     )
+    if result.gap is not None and result.gap.named:
+        print(f"gap: {result.gap.message}")
+    if result.robustness is not None:
+        print(robustness_line(result.robustness))
     print(f"wrote {cfg.out}/{MODEL_FILE}, metrics.json, {', '.join(result.figures)} in {result.timings.total:.0f} s")
 
 
