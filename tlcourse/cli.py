@@ -154,8 +154,9 @@ def _add_train_parsers(sub) -> None:
     p.add_argument(
         "--adapt-bn",
         action="store_true",
-        help="re-estimate BatchNorm statistics on these photos (at least 16, from one new source) and classify them "
-        "with the AdaBN head in adapt_bn.pt; says how far their statistics are from the training photos'",
+        help="re-estimate BatchNorm statistics on these photos (at least 16 from one new source, a mix of classes as "
+        "in training) and classify them with the AdaBN head in adapt_bn.pt; says how far their statistics are from "
+        "the training photos'",
     )
     p.set_defaults(func=cmd_predict)
 

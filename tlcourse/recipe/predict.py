@@ -58,7 +58,8 @@ def _adapted_report(model_path: Path, loaded: models.LoadedModel, photos: list[P
     lines = [
         f"adapted to {len(photos)} photos: their BatchNorm statistics are {distance:.2f} training standard deviations "
         f"from the training photos' (the validation photos were {state['val_distance']:.2f}); classes from the AdaBN "
-        f"probe fitted on {state['photos']} training photos under their own statistics"
+        f"probe fitted on {state['photos']} training photos under their own statistics (the photos given should be a "
+        "mix of classes, as the training photos were: one class alone has statistics of its own)"
     ]
     top = probs.topk(min(k, len(loaded.classes)), dim=1)
     for path, values, indices in zip(photos, top.values, top.indices):
