@@ -192,14 +192,18 @@ def _own_statistics_mode(net: nn.Module) -> list[nn.modules.batchnorm._BatchNorm
 
 
 def statistics_distance(stats: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> float:
-    """How far one set's BatchNorm statistics are from another's: the mean over layers and channels of the shift
-    of the means, in the reference's standard deviations (0: the same photos' statistics)."""
-    shifts = []
+    """How far one set's BatchNorm statistics are from another's: for each channel of each layer, the distance
+    between the two Gaussians (the 2-Wasserstein distance: sqrt(mean difference^2 + sd difference^2)) in the
+    reference's standard deviations, averaged over channels and layers (0: the same statistics).
+
+    Noise and blur change the spread of activations more than their mean, so both count."""
+    layers = []
     for name, mean in reference.items():
         if name.endswith("running_mean"):
-            sd = reference[name.replace("running_mean", "running_var")].clamp(min=1e-5).sqrt()
-            shifts.append(((stats[name] - mean).abs() / sd).mean())
-    return float(torch.stack(shifts).mean())
+            variance = name.replace("running_mean", "running_var")
+            sd, other_sd = reference[variance].clamp(min=1e-5).sqrt(), stats[variance].clamp(min=1e-5).sqrt()
+            layers.append((((stats[name] - mean) ** 2 + (other_sd - sd) ** 2).sqrt() / sd).mean())
+    return float(torch.stack(layers).mean())
 
 
 def save_adaptation(path: Path, *, head: nn.Linear, train_stats: dict, photos: int, val_distance: float) -> Path:
