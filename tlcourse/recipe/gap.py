@@ -11,7 +11,8 @@ photos can score lower for two reasons a practitioner must tell apart:
   land in different folds, so cross-validation grades on photos it has nearly seen. Check: a training photo's
   nearest other training photo is much closer than a validation photo's nearest training photo. Fix: `--groups`.
 
-Both checks use the cached pooled features: no photo is read again.
+Both checks use the cached pooled features: no photo is read again. The shift check (a few logistic regressions) runs
+only when a gap is named.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Gap:
     val_accuracy: float
     threshold: float  # GAP_SE standard errors of the difference (folds' spread and validation photos' count)
     named: bool
-    shift: SetDifference
+    shift: SetDifference | None  # checked only when the gap is named (a few seconds of logistic regressions)
     near_copies: NearCopies
     message: str
 
@@ -74,7 +75,7 @@ class Gap:
         """The gap as metrics.json keeps it, with each check's verdict."""
         return {
             **asdict(self),
-            "shift": {**asdict(self.shift), "differs": self.shift.differs},
+            "shift": None if self.shift is None else {**asdict(self.shift), "differs": self.shift.differs},
             "near_copies": {**asdict(self.near_copies), "suspected": self.near_copies.suspected},
         }
 
@@ -88,7 +89,7 @@ def measure_gap(choice: Choice, val_accuracy: float, feats: Features, classes: l
     se = math.sqrt(kept.std**2 / choice.cv.folds + val_accuracy * (1 - val_accuracy) / n_val)
     threshold = GAP_SE * max(se, 0.5 / n_val)  # never below a quarter of one validation photo's worth
     named = kept.mean - val_accuracy > threshold
-    shift = set_difference(feats, classes)
+    shift = set_difference(feats, classes) if named else None
     copies = near_copies(feats.train.pooled, feats.val.pooled)
     gap = Gap(kept.mean, val_accuracy, threshold, named, shift, copies, "")
     gap.message = _explain(gap) if named else ""
@@ -142,6 +143,7 @@ def _explain(gap: Gap) -> str:
         "points). Two usual causes, checked on the features:"
     ]
     s, c = gap.shift, gap.near_copies
+    assert s is not None, "the shift check runs whenever a gap is named"
     verdict = "they differ" if s.differs else "no clear difference"
     classes = ", ".join(f"{name} {_auc(auc)}" for name, auc in s.per_class.items())
     lines.append(
