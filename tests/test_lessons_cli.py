@@ -80,15 +80,30 @@ def test_lab_command_opens_the_first_lesson_with_the_course_python(tmp_path):
 
 
 def test_lab_copies_the_lessons_first_then_runs_jupyter_there(packaged, tmp_path, monkeypatch, capsys):
+    """JupyterLab runs in the lessons folder; a Ctrl-C does not kill it (Jupyter asks first), we wait until it stops."""
     import subprocess
 
-    calls = []
-    monkeypatch.setattr(subprocess, "call", lambda command, cwd: calls.append((command, cwd)) or 0)
+    class Jupyter:
+        """A stand-in for JupyterLab's process: the learner presses Ctrl-C once, then confirms the shutdown."""
+
+        def __init__(self, command, cwd):
+            self.command, self.cwd, self.waits = command, cwd, 0
+            started.append(self)
+
+        def wait(self):
+            self.waits += 1
+            if self.waits == 1:
+                raise KeyboardInterrupt
+            return 0
+
+    started: list[Jupyter] = []
+    monkeypatch.setattr(subprocess, "Popen", Jupyter)
     target = tmp_path / "mine"
     assert cli.main(["lab", str(target)]) == 0
     assert (target / "01_pretraining.ipynb").is_file()
-    [(command, cwd)] = calls
-    assert cwd == target and command[1:3] == ["-m", "jupyterlab"] and command[-1] == "00_welcome.ipynb"
+    [jupyter] = started
+    assert jupyter.cwd == target and jupyter.command[1:3] == ["-m", "jupyterlab"]
+    assert jupyter.command[-1] == "00_welcome.ipynb" and jupyter.waits == 2
     assert "Next:" not in capsys.readouterr().out  # lab goes on to the next step itself
 
 

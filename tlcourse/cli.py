@@ -166,17 +166,16 @@ def cmd_lessons(args) -> int:
 
 def cmd_lab(args) -> int:
     """Open JupyterLab in a lessons folder, copying the lessons there first when it has none."""
-    import subprocess
     from pathlib import Path
 
-    from .lessons import copy_lessons, has_lessons, lab_command
+    from .lessons import copy_lessons, has_lessons, lab_command, run_lab
 
     folder = Path(args.dir)
     if not has_lessons(folder):
         print("\n".join(copy_lessons(folder).lines(update=False)[:-1]))
     command = lab_command(folder)
     print(f"in {folder}: {' '.join(command)}", flush=True)
-    return subprocess.call(command, cwd=folder)
+    return run_lab(command, folder)
 
 
 def _add_lesson_parsers(sub) -> None:

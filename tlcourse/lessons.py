@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,16 @@ def lab_command(folder: Path, *, is_root: bool | None = None) -> list[str]:
     allow_root = ["--allow-root"] if is_root else []
     first = [FIRST_LESSON] if (folder / FIRST_LESSON).is_file() else []
     return [sys.executable, "-m", "jupyterlab", *allow_root, *first]
+
+
+def run_lab(command: list[str], folder: Path) -> int:
+    """Run JupyterLab in `folder` until it stops; a Ctrl-C is Jupyter's to handle (it asks before shutting down)."""
+    process = subprocess.Popen(command, cwd=folder)
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            continue  # the terminal sent the same Ctrl-C to Jupyter: it decides, and we wait for it to stop
 
 
 def has_lessons(folder: Path) -> bool:
