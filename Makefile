@@ -8,7 +8,7 @@ EXTRAS ?= test
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: lab setup test test-units test-lessons test-student unit test-fast lint format student nbgrader-metadata bench executed site test-site clean-cache
+.PHONY: lab setup test test-units test-lessons test-student unit test-fast lint format student nbgrader-metadata bench executed site test-site clean-cache test-wheel
 
 $(BIN)/tlcourse: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,15 @@ site: $(BIN)/tlcourse  ## the course site into build/site/ (open build/site/inde
 # then a real Chromium on it (tests/test_site_browser.py). Fails, never skips, when build/site/ is missing.
 test-site: $(BIN)/tlcourse
 	TLCOURSE_REQUIRE_SITE=1 $(BIN)/python -m pytest -q tests/test_site_built.py tests/test_site_browser.py
+
+# The course as a pip user gets it (tools/wheelcheck.py): the wheel built from a clean copy of the sources, installed
+# into a new environment outside the repository, `tlcourse lessons` copies the lessons out of it, lessons 00 and 02
+# run from there under nbval; fails if the installed course reads any file of the repository. WHEEL_DEPS=reuse takes
+# the dependencies from .venv (seconds); WHEEL_DEPS=install installs them from the index, as a learner does (minutes).
+WHEEL_DEPS ?= reuse
+test-wheel: export OMP_WAIT_POLICY := PASSIVE
+test-wheel: $(BIN)/tlcourse  ## the wheel installed in a new environment, two lessons run from its copies
+	$(BIN)/python -m tools.wheelcheck --deps $(WHEEL_DEPS)
 
 bench: $(BIN)/tlcourse  ## benchmarks (not part of the tests); writes benchmarks/results/*.json
 	$(BIN)/python benchmarks/bench.py

@@ -70,7 +70,8 @@ def _free_port() -> int:
 def _explorer_notebook(target: Path) -> None:
     """Lesson 06 reduced to the cells its explorer needs (same cells, same ids), saved at `target`."""
     nb = nbformat.read(REPO / "notebooks" / "06_hyperparameters.ipynb", as_version=4)
-    nb.cells = [nb.cells[0]] + [c for c in nb.cells if c.get("id") in EXPLORER_CELLS]
+    title = next(c for c in nb.cells if c.cell_type == "markdown")  # (cell 0 is the Colab cell: tools/colabcell.py)
+    nb.cells = [title] + [c for c in nb.cells if c.get("id") in EXPLORER_CELLS]
     assert len(nb.cells) == 1 + len(EXPLORER_CELLS), "lesson 06 changed: update EXPLORER_CELLS"
     nbformat.write(nb, target)
 

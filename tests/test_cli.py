@@ -78,3 +78,23 @@ def test_student_refuses_to_overwrite(tmp_path, capsys):
     assert "NotImplementedError" in (tmp_path / "out" / "a.ipynb").read_text()
     assert cli.main(["student", "--source", str(src), "--out", str(tmp_path / "out")]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_doctor_fixes_name_this_python_and_this_os(monkeypatch):
+    """The fixes install into the environment the course runs in (this interpreter's pip), and a too-old Python gets
+    the way to a newer one on the learner's OS; a pip install is repaired with pip, a checkout with make setup."""
+    import sys
+
+    from tlcourse import __version__, doctor, paths
+
+    assert doctor.pip_command("install", "x") == f"{sys.executable} -m pip install x"
+    monkeypatch.setattr(sys, "executable", r"C:\Program Files\Python311\python.exe")
+    monkeypatch.setattr(doctor.os, "name", "nt")
+    assert doctor.pip_command("install", "x") == r'& "C:\Program Files\Python311\python.exe" -m pip install x'
+    assert "winget install Python.Python.3.11" in doctor.python_fix("Windows")
+    assert "brew install python@3.11" in doctor.python_fix("Darwin") and "apt" in doctor.python_fix("Linux")
+    assert "make setup" in doctor.reinstall_fix() and "make setup" in doctor.python_fix("Linux")
+    monkeypatch.setattr(doctor, "in_checkout", lambda: False)
+    assert doctor.reinstall_fix().endswith(f"-m pip install --force-reinstall tlcourse=={__version__}")
+    assert "install tlcourse again" in doctor.python_fix("Darwin")
+    assert paths.in_checkout()  # (the module's own answer, unpatched: these tests run from the repository)

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from tlcourse.classroom.student import STUB
-from tools import sitebuild
+from tools import colabcell, sitebuild
 from tools.executed import METADATA_KEY, fingerprint
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,6 +68,33 @@ def test_staged_lesson_folds_solutions_and_links_downloads(tmp_path):
     assert nbformat.read(tmp_path / "src" / "downloads" / lesson.name, as_version=4) == nbformat.read(lesson, 4)
     student = nbformat.read(tmp_path / "src" / "downloads" / "03_tiny_student.ipynb", as_version=4)
     assert STUB in student.cells[1].source and "return 2 * x" not in student.cells[1].source
+
+
+def test_the_page_opens_the_lesson_in_colab_from_the_repository_setting(tmp_path, monkeypatch):
+    """One setting (the repository's address) makes each page's Colab link; the Colab cell itself is not shown."""
+    lesson = _lesson(tmp_path)
+    executed = tmp_path / "build" / "executed" / lesson.name
+    nb = nbformat.read(executed, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(colabcell.cell_source("03")))
+    nbformat.write(nb, executed)
+    (tmp_path / "src" / "lessons").mkdir(parents=True)
+    (tmp_path / "src" / "downloads").mkdir()
+    monkeypatch.setenv("TLCOURSE_REPOSITORY_URL", "https://github.com/someone/tlcourse/")
+    sitebuild.stage_lesson(lesson, executed, tmp_path / "src", repository=sitebuild.repository_url())
+    page = nbformat.read(tmp_path / "src" / "lessons" / lesson.name, as_version=4)
+    assert "google.colab" not in "".join(c.source for c in page.cells)
+    url = "https://colab.research.google.com/github/someone/tlcourse/blob/main/notebooks/03_tiny.ipynb"
+    assert f"[open it in Colab]({url})" in page.cells[1].source and "{download}`03_tiny.ipynb" in page.cells[1].source
+
+
+def test_the_repository_setting_comes_from_github_actions_or_is_left_out(monkeypatch):
+    monkeypatch.delenv("TLCOURSE_REPOSITORY_URL", raising=False)
+    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+    assert sitebuild.repository_url() == "" and "Colab" not in sitebuild._download_cell("03_tiny", RUN, "").source
+    monkeypatch.setenv("GITHUB_REPOSITORY", "org/tlcourse")
+    assert sitebuild.repository_url() == "https://github.com/org/tlcourse"
+    with pytest.raises(sitebuild.SiteError, match="TLCOURSE_REPOSITORY_URL"):
+        sitebuild.colab_url("https://gitlab.com/org/tlcourse", "03_tiny")
 
 
 def test_a_lesson_that_ran_with_errors_stops_the_build(tmp_path):

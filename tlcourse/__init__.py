@@ -24,6 +24,7 @@ One concern per module (the lessons import the modules, not names from here):
   report, run) and `tlcourse predict`
 - cli: the `tlcourse` command; doctor: is this machine ready (`doctor.check()`); progress: progress bars that leave
   text behind
+- lessons: the lesson notebooks the installed course carries, copied out (`tlcourse lessons`, `tlcourse lab`)
 - classroom: teaching a class: student versions, nbgrader metadata, `tlcourse grade`
 - errors: the exceptions a learner may see, each with its fix (the checks' ExerciseError stays in checks.feedback,
   which the grader runs from its own copy)

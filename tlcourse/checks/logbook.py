@@ -134,10 +134,10 @@ def lesson_progress(lesson: str, exercises: list[str], entries: list[dict]) -> L
 
 
 def lesson_titles() -> dict[str, str]:
-    """'03' -> '03 fine tuning' for the lesson notebooks beside the package (empty when installed without them)."""
-    from ..paths import REPO_ROOT
+    """'03' -> '03 fine tuning' for the lesson notebooks the installed course carries (empty when it has none)."""
+    from ..lessons import packaged_dir
 
-    return {p.stem[:2]: p.stem.replace("_", " ") for p in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))}
+    return {p.stem[:2]: p.stem.replace("_", " ") for p in sorted(packaged_dir().glob("[0-9][0-9]_*.ipynb"))}
 
 
 @dataclass(frozen=True)
