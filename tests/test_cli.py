@@ -1,5 +1,7 @@
 """The command line: datasets table, doctor's exit code, clear one-line errors."""
 
+import torch
+
 from tlcourse import cli
 
 
@@ -98,3 +100,16 @@ def test_doctor_fixes_name_this_python_and_this_os(monkeypatch):
     assert doctor.reinstall_fix().endswith(f"-m pip install --force-reinstall tlcourse=={__version__}")
     assert "install tlcourse again" in doctor.python_fix("Darwin")
     assert paths.in_checkout()  # (the module's own answer, unpatched: these tests run from the repository)
+
+
+def test_apple_mps_is_used_only_when_asked_for(monkeypatch):
+    from tlcourse import doctor, runtime
+
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv(runtime.DEVICE_ENV_VAR, raising=False)
+    assert runtime.pick_device().type == "cpu"
+    device_line = next(c for c in doctor.run_checks() if c.name == "device")
+    assert "TLCOURSE_DEVICE=mps" in device_line.detail
+    monkeypatch.setenv(runtime.DEVICE_ENV_VAR, "mps")
+    assert runtime.pick_device().type == "mps" and runtime.pick_device("cpu").type == "cpu"

@@ -18,9 +18,9 @@ from .paths import in_checkout
 
 # How to get a newer Python, by operating system (platform.system()): the one fix pip cannot make.
 PYTHON_FIX = {
-    "Linux": "install Python 3.10 or newer (e.g. `sudo apt install python3.11 python3.11-venv`, or pyenv)",
-    "Darwin": "install Python 3.10 or newer (`brew install python@3.11`, or the installer from python.org)",
-    "Windows": "install Python 3.10 or newer (`winget install Python.Python.3.11`, or the installer from python.org)",
+    "Linux": "install Python 3.11 or newer (e.g. `sudo apt install python3.11 python3.11-venv`, or pyenv)",
+    "Darwin": "install Python 3.11 or newer (`brew install python@3.11`, or the installer from python.org)",
+    "Windows": "install Python 3.11 or newer (`winget install Python.Python.3.11`, or the installer from python.org)",
 }
 
 
@@ -46,8 +46,8 @@ def pip_command(*args: str) -> str:
 
 
 def python_fix(system: str | None = None) -> str:
-    """What to do about a Python older than 3.10 on this OS, then how to reinstall the course with the new one."""
-    how = PYTHON_FIX.get(system or platform.system(), "install Python 3.10 or newer from python.org")
+    """What to do about a Python older than 3.11 on this OS, then how to reinstall the course with the new one."""
+    how = PYTHON_FIX.get(system or platform.system(), "install Python 3.11 or newer from python.org")
     again = "then run `make setup` again" if in_checkout() else "then create the environment and install tlcourse again"
     return f"{how[0].upper()}{how[1:]}; {again}."
 
@@ -61,18 +61,24 @@ def reinstall_fix() -> str:
 
 def _versions() -> list[Check]:
     """Python, torch and torchvision, and which device training will use."""
-    checks = [Check("python", sys.version_info >= (3, 10), platform.python_version(), python_fix())]
+    checks = [Check("python", sys.version_info >= (3, 11), platform.python_version(), python_fix())]
     try:
         import torch
         import torchvision
 
         checks.append(Check("torch", True, torch.__version__))
         checks.append(Check("torchvision", True, torchvision.__version__))
-        from .runtime import pick_device
+        from .runtime import mps_available, pick_device
 
         device = pick_device()
         name = torch.cuda.get_device_name(0) if device.type == "cuda" else device.type
-        checks.append(Check("device", True, f"{device.type} ({name})", required=False))
+        detail = f"{device.type} ({name})"
+        if device.type == "cpu" and mps_available():
+            detail += (
+                "; Apple's GPU (MPS) is present but not used unless asked for (TLCOURSE_DEVICE=mps): the course's "
+                "checks have not been run on it"
+            )
+        checks.append(Check("device", True, detail, required=False))
     except Exception as err:  # a broken install must still produce a report
         checks.append(Check("torch", False, f"import failed: {err}", reinstall_fix()))
     return checks

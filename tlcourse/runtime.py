@@ -11,19 +11,28 @@ import numpy as np
 import torch
 from torch import nn
 
+DEVICE_ENV_VAR = "TLCOURSE_DEVICE"
+
 
 def pick_device(prefer: str | torch.device | None = None) -> torch.device:
-    """The device asked for (`prefer`: 'cpu', 'cuda:1', a torch.device), or the best present: CUDA, Apple's MPS, CPU.
+    """The device asked for (`prefer`: 'cpu', 'cuda:1', 'mps', a torch.device; else $TLCOURSE_DEVICE), or CUDA when
+    present, else the CPU.
 
+    Apple's MPS is used only when asked for (`prefer="mps"` or TLCOURSE_DEVICE=mps): the course's checks have not
+    been run on it, and losses computed on it have been wrong in other courses (rasbt/LLMs-from-scratch #791).
     Every option named `device` in the package (and `tlcourse train --device`) becomes a torch.device here.
     """
+    prefer = prefer or os.environ.get(DEVICE_ENV_VAR) or None
     if prefer:
         return torch.device(prefer)
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
     return torch.device("cpu")
+
+
+def mps_available() -> bool:
+    """Whether Apple's GPU (MPS) is present (it is used only when asked for: see `pick_device`)."""
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
 
 def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
