@@ -20,8 +20,10 @@ One concern per module (the lessons import the modules, not names from here):
 - plots: general figures (and the live learning curves `fit(live_plot=True)` draws); figures: the figures of whole
   experiments (lessons 05, 06, 10)
 - checks: exercise feedback, one module per lesson, with machine-readable outcomes (checks.logbook: progress)
-- recipe: `tlcourse train` for one's own photos, one module per step (options, data, features, candidates, choice,
-  report, run) and `tlcourse predict`
+- recipe: `tlcourse train` for one's own photos, one module per step (options, data, groups, features, candidates,
+  choice, robustness, gap, report, run) and `tlcourse predict [--adapt-bn]`
+- lora: a LoRA wrapper for nn.Linear and its merge (lesson 11); shift: distribution shifts made reproducibly,
+  BatchNorm re-estimation, weight interpolation (lesson 12)
 - cli: the `tlcourse` command; doctor: is this machine ready (`doctor.check()`); progress: progress bars that leave
   text behind
 - lessons: the lesson notebooks the installed course carries, copied out (`tlcourse lessons`, `tlcourse lab`)
