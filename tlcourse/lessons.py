@@ -32,7 +32,7 @@ def packaged_dir() -> Path:
 
 
 def packaged_lessons() -> list[Path]:
-    """The lesson notebooks the installed course carries, in lesson order (00_… to the last)."""
+    """The lesson notebooks the installed course carries, in lesson order (`00_welcome.ipynb` to the last)."""
     lessons = sorted(packaged_dir().glob("[0-9][0-9]_*.ipynb"))
     if not lessons:
         raise FileNotFoundError(
