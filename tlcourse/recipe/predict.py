@@ -21,6 +21,7 @@ from .robustness import (
     MIN_ADAPT_PHOTOS,
     cropped_pixels,
     features_under_own_statistics,
+    normalised,
     statistics_distance,
 )
 
@@ -47,8 +48,7 @@ def _adapted_report(model_path: Path, loaded: models.LoadedModel, photos: list[P
     state = _read_adaptation(model_path.parent / ADAPT_FILE, len(loaded.classes))
     backbone = models.load_backbone(loaded.info.name)  # the frozen ImageNet backbone the AdaBN head was fitted on
     dataset = images.ImageFiles([(p, 0) for p in photos], ["?"], check_files=False)
-    pixels, normalise = cropped_pixels(dataset, loaded.transform)
-    x = torch.stack([normalise(p) for p in pixels])
+    x = normalised(*cropped_pixels(dataset, loaded.transform))
     features, stats = features_under_own_statistics(backbone.model, x, pick_device())
     head = nn.Linear(features.shape[1], len(loaded.classes))
     head.load_state_dict(state["head"])

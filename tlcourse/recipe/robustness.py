@@ -98,8 +98,8 @@ def robustness_report(
     adabn = None
     if hasattr(backbone.model, "forward_features"):
         train_idx = stratified_sample(photos_train.targets, SAMPLE, seed)
-        train_x = _normalised(*cropped_pixels(photos_train.subset(train_idx), backbone.transform))
-        val_x = _normalised(pixels, normalise)
+        train_x = normalised(*cropped_pixels(photos_train.subset(train_idx), backbone.transform))
+        val_x = normalised(pixels, normalise)
         adabn = _adabn(backbone.model, train_x, val_x, feats, train_idx, val_idx, out=out, device=device)
     return Robustness(photos=len(val_idx), clean=clean, shifted=shifted, adabn=adabn)
 
@@ -147,7 +147,7 @@ def cropped_pixels(photos: images.ImageFiles, transform: T.Compose) -> tuple[tor
     return pixels, T.Compose(steps[at:])
 
 
-def _normalised(pixels: torch.Tensor, normalise: T.Compose) -> torch.Tensor:
+def normalised(pixels: torch.Tensor, normalise: T.Compose) -> torch.Tensor:
     """The batch through the rest of the eval transform."""
     return torch.stack([normalise(x) for x in pixels])
 
