@@ -8,7 +8,7 @@ EXTRAS ?= test
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: lab setup test test-units test-lessons test-student unit test-fast lint format student nbgrader-metadata bench executed site test-site clean-cache test-wheel
+.PHONY: lab setup test test-units test-lessons test-student test-student-all unit test-fast lint format student nbgrader-metadata bench executed site test-site clean-cache test-wheel
 
 $(BIN)/tlcourse: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ lab: setup  ## set everything up and open the course in JupyterLab
 
 # Three test groups, two at a time (a 2-core machine runs one group's Python, image decoding and kernel start-up while
 # the other computes): the unit tests (browser and nbgrader tests included), every lesson top to bottom (nbval), and
-# every student version. Each group's report is printed whole when it ends (--output-sync).
+# the student versions. Each group's report is printed whole when it ends (--output-sync).
 TEST_GROUPS := test-units test-lessons test-student
 # Two processes share two cores: OpenMP threads that spin while they wait would take the other's turn (measured: a
 # small CNN's training ran 3-4x slower two at a time); passive waiting leaves results unchanged (same threads).
@@ -32,7 +32,7 @@ $(TEST_GROUPS): export OMP_WAIT_POLICY := PASSIVE
 # The tests run every exercise check: none of that is a learner's progress (tlcourse.checks.logbook).
 $(TEST_GROUPS): export TLCOURSE_PROGRESS := 0
 
-test: $(BIN)/tlcourse lint  ## lint, then unit tests, every notebook top to bottom (nbval) and every student version
+test: $(BIN)/tlcourse lint  ## lint, then unit tests, every notebook top to bottom (nbval) and the student versions
 	$(MAKE) --no-print-directory -j2 --output-sync=target $(TEST_GROUPS)
 
 test-units: $(BIN)/tlcourse
@@ -44,8 +44,13 @@ test-lessons: export MPLBACKEND := module://matplotlib_inline.backend_inline
 test-lessons: $(BIN)/tlcourse
 	$(BIN)/python -m pytest -q --durations=10 --nbval-lax notebooks
 
+# Every student version differs from its lesson only at the stubs (proved per lesson in a second, then two lessons
+# really run as a learner runs them: tests/test_student_notebooks.py). test-student-all runs every one (~25 min).
 test-student: $(BIN)/tlcourse
 	$(BIN)/python -m pytest -q --durations=10 tests/test_student_notebooks.py -m student
+
+test-student-all: $(BIN)/tlcourse  ## every student version run top to bottom in a kernel (after changing the stubs' tooling)
+	TLCOURSE_STUDENT_ALL=1 TLCOURSE_PROGRESS=0 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q --durations=10 tests/test_student_notebooks.py -m student
 
 lint: $(BIN)/tlcourse  ## ruff (lint rules, lessons included; formatting) and mypy (types of tlcourse/ and tools/), set in pyproject.toml
 	$(BIN)/ruff check tlcourse tools tests benchmarks docs conftest.py notebooks
