@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 from tests.conftest import make_image
+from tlcourse.decoding import draft_side
 from tlcourse.images import (
     DataFolderError,
     ImageFileError,
@@ -241,3 +242,44 @@ def test_feature_store_serves_any_split_without_the_backbone(tmp_path, tmp_data)
         (copy / ds.classes[ds.targets[i]] / f"renamed{i}.jpg").write_bytes(p.read_bytes())
     feature_store.image_features(model, image_folder(copy, ds.transform), info=info, device="cpu", progress=False)
     assert sum(images_seen) == 8
+
+
+def photo_like(width: int, height: int, seed: int = 0) -> Image.Image:
+    """A smooth scene with edges and a little grain, like a camera photo (not noise: a real photo's pixels)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    scene = np.stack([0.5 + 0.4 * np.sin(6 * x + 2 * y), 0.5 + 0.3 * np.cos(5 * y), 0.4 + 0.3 * x], axis=-1)
+    for cx, cy, r in rng.uniform(0.1, 0.9, size=(6, 3)) * [width, height, 0.15 * height]:
+        scene[(np.hypot(np.arange(width) - cx, np.arange(height)[:, None] - cy) < r)] *= 0.5
+    grain = rng.normal(0, 0.02, scene.shape)
+    return Image.fromarray((np.clip(scene + grain, 0, 1) * 255).astype(np.uint8))
+
+
+def test_big_jpeg_decodes_at_reduced_scale_upright_and_with_the_same_pixels(tmp_path):
+    """A 5-megapixel JPEG taken sideways (EXIF orientation 6): decoded at 1/4 scale, upright, as the full decode."""
+    path = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera was turned: rotate 90 degrees clockwise to view
+    photo_like(2592, 1944).save(path, quality=90, exif=exif)
+    reduced, full = open_rgb(path, 256), open_rgb(path)
+    assert full.size == (1944, 2592) and reduced.size == (486, 648)  # upright both; 1/8 would be below 256
+    transform = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])
+    difference = (transform(reduced) - transform(full)).abs()
+    assert difference.mean() < 0.01 and difference.max() < 0.25  # the same picture, to within resampling
+
+
+def test_reduced_scale_never_goes_below_the_transforms_resize(tmp_path):
+    """Decoding shrinks a JPEG no further than the transform's Resize (Lite2 resizes to 292): no upsampling after."""
+    for name in ("class_a", "class_b"):
+        (tmp_path / name).mkdir()
+        photo_like(2936, 2200).save(tmp_path / name / "big.jpg", quality=90)  # 1/8 scale: 367 x 275
+    seen = []
+    record = T.Lambda(lambda im: seen.append(im.size) or im)
+    ds = image_folder(tmp_path, transform=record)
+    ds[0]
+    assert seen[-1] == (367, 275)  # 1/8 scale is enough for the default min_side of 256
+    ds.with_transform(T.Compose([record, T.Resize(292)]))[0]
+    assert seen[-1] == (734, 550)  # 275 < 292: 1/4 scale instead, then Resize shrinks (never enlarges)
+    assert draft_side(256, T.Compose([T.Resize(292)])) == 292 and draft_side(256, None) == 256
+    assert draft_side(None, T.Compose([T.Resize(292)])) is None  # min_side=None: always the full decode
+    assert ds.fingerprint() != ds.with_transform(T.Compose([T.Resize(292)])).fingerprint()

@@ -56,6 +56,25 @@ def open_rgb(path: str | os.PathLike, min_side: int | None = None) -> Image.Imag
         return img.convert("RGB")
 
 
+def resize_side(transform) -> int | None:
+    """The shorter-side size of the first Resize in a torchvision Compose (None when there is none)."""
+    from torchvision.transforms import Resize
+
+    for step in getattr(transform, "transforms", [transform]):
+        if isinstance(step, Resize):
+            return step.size if isinstance(step.size, int) else min(step.size)
+    return None
+
+
+def draft_side(min_side: int | None, transform) -> int | None:
+    """The smallest shorter side a JPEG may be decoded at: `min_side`, or the transform's Resize when larger.
+
+    Decoding never goes below what the transform resizes to, so reduced-scale decoding only ever shrinks less,
+    never upsamples; None (no reduced scale) when `min_side` is None.
+    """
+    return None if min_side is None else max(min_side, resize_side(transform) or 0)
+
+
 def file_problem(path: Path, max_pixels: int = MAX_PIXELS, min_side: int | None = 256) -> str | None:
     """Why `path` cannot be used (dangling link, empty, not an image, too large, truncated), or None if it can.
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from .decoding import IMAGE_EXTENSIONS, MAX_PIXELS, file_problem, open_rgb
+from .decoding import IMAGE_EXTENSIONS, MAX_PIXELS, draft_side, file_problem, open_rgb
 from .errors import DataFolderError, ImageFileError, SplitMismatchError
 
 
@@ -70,7 +70,7 @@ class ImageFiles(Dataset):
         """Load one sample; a file that no longer decodes is an error naming it (never another image instead)."""
         path, label = self.samples[index]
         try:
-            image = open_rgb(path, self.min_side)
+            image = open_rgb(path, draft_side(self.min_side, self.transform))
         except (OSError, SyntaxError, ValueError) as err:
             raise ImageFileError(
                 f"{path} could not be read ({err}). It passed the check when the dataset was "
@@ -94,7 +94,7 @@ class ImageFiles(Dataset):
 
     def fingerprint(self) -> str:
         """A hash of file names, sizes, modification times and labels: changes when the data changes."""
-        digest = hashlib.sha256(f"min_side={self.min_side}\n".encode())
+        digest = hashlib.sha256(f"min_side={draft_side(self.min_side, self.transform)}\n".encode())
         for path, label in self.samples:
             stat = path.stat()
             digest.update(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}|{label}\n".encode())

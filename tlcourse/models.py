@@ -19,6 +19,7 @@ from torch import nn
 from torchvision import transforms as T
 
 from . import efficientnet_lite
+from .decoding import resize_side
 from .errors import CheckpointError, WeightsUnavailableError
 from .storage import atomic_save
 from .surgery import get_module, linear_at, replace_head
@@ -197,14 +198,6 @@ class LoadedModel(NamedTuple):
     meta: dict
 
 
-def _resize_of(transform) -> int | None:
-    """The shorter-side size of the first Resize in a Compose (None when there is none)."""
-    for step in getattr(transform, "transforms", []):
-        if isinstance(step, T.Resize):
-            return step.size if isinstance(step.size, int) else min(step.size)
-    return None
-
-
 def save_model(path, model: nn.Module, info: BackboneInfo, classes, transform=None, meta: dict | None = None):
     """Write weights + backbone name + class names + input size + resize + mean/std in one file, atomically.
 
@@ -220,7 +213,7 @@ def save_model(path, model: nn.Module, info: BackboneInfo, classes, transform=No
         "weights": info.weights,
         "classes": classes,
         "input_size": int(info.input_size),
-        "resize": _resize_of(transform) or round(info.input_size * 256 / 224),
+        "resize": resize_side(transform) or round(info.input_size * 256 / 224),
         "mean": [float(m) for m in info.mean],
         "std": [float(s) for s in info.std],
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -276,7 +269,7 @@ def predict_images(loaded, images, k: int = 3, batch_size: int = 32) -> list[lis
     from .images import ImageFileError, open_rgb
 
     loaded = loaded if isinstance(loaded, LoadedModel) else load_model(loaded)
-    resize = _resize_of(loaded.transform)
+    resize = resize_side(loaded.transform)
     k = min(k, len(loaded.classes))
     results = []
     for start in range(0, len(images), batch_size):
