@@ -90,3 +90,11 @@ def test_vocabulary_is_built_offline_and_round_trips(monkeypatch):
     assert ids[0] == vocab.bos_id and ids[-1] == vocab.eos_id and len(vocab) <= 10
     assert vocab.decode(ids) == "a gripping film."  # the tokenizer joins punctuation to the word before it
     assert vocab.unk_id in vocab.encode("an unseen masterpiece")
+
+
+def test_tokenize_all_gives_the_pieces_tokenize_gives():
+    """The batched Rust path and the tokenizer's own `tokenize`, piece for piece (accents, emoji, specials, empty)."""
+    tokenizer = gpt.minilm_tokenizer()
+    texts = ["An unflinching, gorgeously acted portrait.", "Café naïve résumé 🎬!!", "[CLS] it's  [SEP] ", ""]
+    texts += ["x" * 300, "word " * 200]  # one piece that long; more pieces than the saved truncation (128) allows
+    assert gpt.tokenize_all(tokenizer, texts) == [tokenizer.tokenize(text) for text in texts]

@@ -6,9 +6,10 @@ though a student version differs from its lesson only where a stub is. So the gu
 * **The proof, for every lesson, in a second** (`test_student_version_differs_only_at_the_stubs`): every stub sits
   inside a function or class body, so defining it runs as before; an exercise's cell only defines (never calls) it;
   the only other cell that names it is its check cell, which starts with the check call, and nothing that cell sets
-  after the call is read later (a stub's check stops the cell there); and no check catches the NotImplementedError a stub raises (the checks' decorator lets it through: tests/test_checks.py).
-  Then every other cell of the student version runs exactly the code and state of the lesson, which the nbval run
-  of the lessons (`make test-lessons`) runs top to bottom: each stub costs one NotImplementedError, in its check cell.
+  after the call is read later (a stub's check stops the cell there); and no check catches the NotImplementedError
+  a stub raises (the checks' decorator lets it through: tests/test_checks.py). Then every other cell of the student
+  version runs exactly the code and state of the lesson, which the nbval run of the lessons (`make test-lessons`)
+  runs top to bottom: each stub costs one NotImplementedError, in its check cell.
 * **The witness, for two lessons, really run** (`test_student_notebook_runs_with_only_stub_errors`): lesson 02 and
   lesson 10 (whose checks run the learner's code in other processes and pass its NotImplementedError back), in a
   kernel, as a learner runs them. `make test-student-all` runs every student version this way (about 25 minutes).

@@ -203,6 +203,18 @@ class PieceVocab:
         return self.tokenizer.convert_tokens_to_string(pieces)
 
 
+def tokenize_all(tokenizer, texts: Sequence[str]) -> list[list[str]]:
+    """Every text's word pieces, as `tokenizer.tokenize` gives them: in one batch through the Rust tokenizer when
+    there is one (both cores, about half the time of a Python loop over SST-2's 67,349 sentences)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return [tokenizer.tokenize(text) for text in texts]
+    backend = type(backend).from_str(backend.to_str())  # a copy: the saved one may pad and truncate batches
+    backend.no_padding()
+    backend.no_truncation()
+    return [encoding.tokens for encoding in backend.encode_batch(list(texts), add_special_tokens=False)]
+
+
 def minilm_tokenizer():
     """The word-piece tokenizer of the offline all-MiniLM-L6-v2 package (no network, no hub)."""
     from transformers import AutoTokenizer

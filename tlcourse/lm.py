@@ -44,7 +44,7 @@ class Corpus:
 def sst2_corpus(vocab_size: int = VOCAB_SIZE) -> Corpus:
     """SST-2's train and dev sentences as ids; the vocabulary is cut from the training sentences alone."""
     tokenizer = gpt.minilm_tokenizer()
-    train_pieces = [tokenizer.tokenize(s) for s in load_sst2("train")[0]]
+    train_pieces = gpt.tokenize_all(tokenizer, load_sst2("train")[0])
     vocab = gpt.PieceVocab.from_pieces(tokenizer, train_pieces, vocab_size)
     dev = [vocab.encode(s) for s in load_sst2("dev")[0]]
     return Corpus(vocab, [vocab.encode_pieces(pieces) for pieces in train_pieces], dev)

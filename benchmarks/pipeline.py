@@ -1,0 +1,167 @@
+"""The photo pipeline against its floor: photos/s of each stage of `tlcourse train`'s feature extraction.
+
+Stages, each timed alone on the same photos: reading and decoding; decoding plus the eval transform (resize, crop,
+to tensor, normalise); the network's forward pass alone, from tensors already in memory; and the whole extraction as
+`tlcourse train` runs it (`feature_store.image_features` to the stage6 maps, cold store) and as
+`features.extract_features` runs it (pooled features, no cache). The floor is the slowest stage's rate (the forward
+pass when decoding is cheap): the whole extraction cannot beat it on the same cores. Decoding is timed twice: at
+full size, and at reduced scale (JPEG draft mode, never below the transform's Resize: `decoding.draft_side`).
+
+Run alone: `python benchmarks/pipeline.py` (about 10 minutes on 2 CPU cores); `make bench` runs it too.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import TensorDataset
+
+from tlcourse import data, feature_store, features, images, models
+from tlcourse.decoding import draft_side, open_rgb
+from tlcourse.recipe.features import CUT
+
+BIG = (2592, 1944)  # a 5-megapixel phone photo
+
+
+@dataclass
+class PipelineRates:
+    """Photos/s of each stage on one photo set, and the whole extraction's share of the floor."""
+
+    photos: int
+    median_width: int
+    decode_full: float
+    decode_reduced: float
+    transform_full: float  # decode at full size + the eval transform
+    transform_reduced: float  # decode at reduced scale + the eval transform
+    forward_maps: float  # to the stage6 maps, as tlcourse train caches them
+    forward_pooled: float  # to the pooled features, as features.extract_features returns them
+    train_full: float  # the whole extraction of tlcourse train, photos decoded at full size
+    train_reduced: float  # the same with reduced-scale decoding (what tlcourse train does)
+    extract_features: float  # features.extract_features, reduced-scale decoding, no cache
+    load: float  # 1-minute load average when the set was done
+
+    @property
+    def floor(self) -> float:
+        """The slowest stage of tlcourse train's extraction (reduced-scale decoding), photos/s."""
+        return min(self.transform_reduced, self.forward_maps)
+
+    @property
+    def share_of_floor(self) -> float:
+        """tlcourse train's whole extraction as a share of the floor."""
+        return self.train_reduced / self.floor
+
+    @property
+    def speedup(self) -> float:
+        """Whole extraction, reduced-scale decoding against full-size decoding."""
+        return self.train_reduced / self.train_full
+
+
+def rate(count: int, work: Callable[[], object]) -> float:
+    """Items per second of one run of `work` over `count` items."""
+    t0 = time.perf_counter()
+    work()
+    return count / (time.perf_counter() - t0)
+
+
+def big_photos(root: Path, count: int = 60, seed: int = 0) -> Path:
+    """`count` ants/bees photos enlarged to 2592x1944 JPEGs (quality 90), in two class folders: phone-sized files."""
+    sources = sorted(data.REGISTRY["hymenoptera"].path.glob("train/*/*.jpg"))[::3][:count]
+    for i, src in enumerate(sources):
+        folder = root / src.parent.name
+        folder.mkdir(parents=True, exist_ok=True)
+        open_rgb(src).resize(BIG, Image.Resampling.BICUBIC).save(folder / f"{i}.jpg", quality=90)
+    return root
+
+
+def measure(photos: images.ImageFiles, backbone: models.LoadedBackbone) -> PipelineRates:
+    """Every stage's rate on `photos` (a fresh temporary feature store for each whole extraction)."""
+    model, transform, info = backbone
+    n, paths, cpu = len(photos), [p for p, _ in photos.samples], torch.device("cpu")
+    side = draft_side(photos.min_side, transform)
+    in_memory = TensorDataset(torch.stack([transform(open_rgb(p, side)) for p in paths]), torch.zeros(n))
+    full = images.ImageFiles(photos.samples, photos.classes, transform, min_side=None, check_files=False)
+    reduced = photos.with_transform(transform)
+
+    def train_extraction(dataset: images.ImageFiles) -> None:
+        """feature_store.image_features to the stage6 maps, as tlcourse train calls it, into a cold store."""
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["TLCOURSE_DATA"] = tmp
+            feature_store.image_features(model, dataset, CUT, info, pool=False, progress=False)
+
+    def pooled(dataset) -> None:
+        """features.extract_features: the pooled features, no cache."""
+        features.extract_features(model, dataset, info=info, cache=False, progress=False)
+
+    return PipelineRates(
+        photos=n,
+        median_width=int(statistics.median(Image.open(p).width for p in paths)),
+        decode_full=rate(n, lambda: [open_rgb(p) for p in paths]),
+        decode_reduced=rate(n, lambda: [open_rgb(p, side) for p in paths]),
+        transform_full=rate(n, lambda: [full[i] for i in range(n)]),
+        transform_reduced=rate(n, lambda: [reduced[i] for i in range(n)]),
+        forward_maps=rate(n, lambda: features.compute_features(model, in_memory, CUT, info, 32, cpu, False, False)),
+        forward_pooled=rate(n, lambda: pooled(in_memory)),
+        train_full=rate(n, lambda: train_extraction(full)),
+        train_reduced=rate(n, lambda: train_extraction(reduced)),
+        extract_features=rate(n, lambda: pooled(reduced)),
+        load=os.getloadavg()[0],
+    )
+
+
+def bench_photo_pipeline() -> dict:
+    """The stages' rates on big phone-sized JPEGs, the 1,000-photo bench set and the ants/bees photos."""
+    from bench import make_five_class_photos  # benchmarks/ is on sys.path when bench.py or this file runs
+
+    old = os.environ.get("TLCOURSE_DATA")
+    backbone = models.load_backbone("efficientnet_lite0")
+    sets = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            sets["phone photos, 2592x1944"] = images.image_folder(big_photos(Path(tmp) / "big"))
+            sets["bench set, 1,000 photos"] = images.image_folder(make_five_class_photos(Path(tmp) / "five"))
+            ants = data.REGISTRY["hymenoptera"].path
+            train = images.image_folder(ants / "train")
+            val = images.image_folder(ants / "val", classes=train.classes)
+            sets["ants/bees, train + val"] = images.ImageFiles(train.samples + val.samples, train.classes)
+            results = {name: measure(photos, backbone) for name, photos in sets.items()}
+    finally:
+        os.environ.pop("TLCOURSE_DATA") if old is None else os.environ.update(TLCOURSE_DATA=old)
+    for name, r in results.items():
+        print_rates(name, r)
+    return {
+        name: {**asdict(r), "floor": r.floor, "share_of_floor": r.share_of_floor, "speedup": r.speedup}
+        for name, r in results.items()
+    }
+
+
+def print_rates(name: str, r: PipelineRates) -> None:
+    """One set's table: each stage in photos/s and as a share of the floor."""
+    print(f"\n{name}: {r.photos} photos, median width {r.median_width} px, load {r.load:.1f}")
+    rows = [
+        ("read + decode, full size", r.decode_full),
+        ("read + decode, reduced scale", r.decode_reduced),
+        ("decode + resize/crop/normalise, full size", r.transform_full),
+        ("decode + resize/crop/normalise, reduced", r.transform_reduced),
+        ("forward pass alone, to the stage6 maps", r.forward_maps),
+        ("forward pass alone, to pooled features", r.forward_pooled),
+        ("tlcourse train's extraction, full-size decode", r.train_full),
+        ("tlcourse train's extraction (reduced scale)", r.train_reduced),
+        ("features.extract_features (reduced scale)", r.extract_features),
+    ]
+    for label, value in rows:
+        print(f"  {label:48} {value:8.1f} photos/s  {value / r.floor:6.0%} of the floor")
+    print(f"  whole extraction at {r.share_of_floor:.0%} of the floor; reduced-scale decoding: {r.speedup:.2f}x")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    bench_photo_pipeline()
