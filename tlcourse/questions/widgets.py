@@ -7,6 +7,8 @@ redrawn, so the learner sees it count.
 
 from __future__ import annotations
 
+from html import escape
+
 import ipywidgets as w
 
 from . import HEADING, Question, fill, inline, is_right, record
@@ -26,7 +28,7 @@ def hand_in_line(lesson: str, given: dict) -> str:
     answers = ", ".join(f"{k!r}: {v!r}" for k, v in given.items())
     return (
         "<p><small>Handing this lesson in for a grade? Make the last cell read "
-        f"<code>questions.ask(\"{lesson}\", ..., answers={{{answers}}})</code>.</small></p>"
+        f"<code>{escape(f'questions.ask(\"{lesson}\", ..., answers={{{answers}}})')}</code>.</small></p>"
     )
 
 
