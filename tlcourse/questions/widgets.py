@@ -26,10 +26,8 @@ def progress_html(lesson: str) -> str:
 def hand_in_line(lesson: str, given: dict) -> str:
     """The line a graded hand-in puts in the last cell: the answers so far, as plain data."""
     answers = ", ".join(f"{k!r}: {v!r}" for k, v in given.items())
-    return (
-        "<p><small>Handing this lesson in for a grade? Make the last cell read "
-        f"<code>{escape(f'questions.ask(\"{lesson}\", ..., answers={{{answers}}})')}</code>.</small></p>"
-    )
+    call = f'questions.ask("{lesson}", ..., answers={{{answers}}})'
+    return f"<p><small>Handing this lesson in for a grade? Make the last cell read <code>{escape(call)}</code>.</small></p>"
 
 
 def control(q: Question, run: dict, preset: object) -> w.Widget:
