@@ -44,7 +44,7 @@ def cmd_grade(args) -> int:
             shard=args.shard,
         )
         print(f"results kept in {results_file} (a rerun skips what is there)")
-    if args.include_questions:
+    if args.include_questions:  # read from the notebooks each time: cheap, and graded results stay as they were
         add_questions(results)
     print(f"wrote {write_csv(results, args.out)}")
     feedback = args.feedback or args.out.with_name(args.out.stem + "_feedback")
