@@ -253,7 +253,12 @@ def test_a_concept_question_answered_in_the_browser_counts_in_progress(browser, 
     open_notebook(page, lab, "questions.ipynb")
     run_all(page)
     quiz = page.locator(".tlcourse-quiz").first
-    quiz.wait_for(timeout=60_000)
+    try:
+        quiz.wait_for(timeout=60_000)
+    except sync_api.TimeoutError:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "questions_missing.png"))
+        pytest.fail(f"no questions widget; the notebook shows:\n{page.inner_text('.jp-Notebook')[-2000:]}")
     status = quiz.locator("table").first
     assert f"0/{total}" in status.inner_text(), status.inner_text()
     options = quiz.locator(".widget-radio-box").first.locator("label")

@@ -30,10 +30,23 @@ def hand_in_line(lesson: str, given: dict) -> str:
     return f"<p><small>Handing this lesson in for a grade? Make the last cell read <code>{escape(call)}</code>.</small></p>"
 
 
+def letter(index: int) -> str:
+    """An option's letter: A, B, C, ..."""
+    return chr(65 + index)
+
+
+def prompt_html(number: int, q: Question, run: dict) -> str:
+    """The question and, for a choice, its options lettered A, B, C (long options wrap as text, not as buttons)."""
+    options = "".join(f"<li>{inline(fill(o, run))}</li>" for o in q.options)
+    return f"<p><strong>Q{number}.</strong> {inline(fill(q.prompt, run))}</p>" + (
+        f'<ol type="A">{options}</ol>' if options else ""
+    )
+
+
 def control(q: Question, run: dict, preset: object) -> w.Widget:
-    """The answer control: radio buttons for a choice, a number box for a number."""
+    """The answer control: radio buttons A, B, C for a choice, a number box for a number."""
     if q.kind == "choice":
-        options = [(fill(o, run), i) for i, o in enumerate(q.options)]
+        options = [(letter(i), i) for i in range(len(q.options))]
         value = preset if isinstance(preset, int) and 0 <= preset < len(options) else None
         return w.RadioButtons(options=options, value=value, layout=w.Layout(width="auto"))
     return w.FloatText(value=float(preset) if isinstance(preset, (int, float)) else 0.0, description="answer")
@@ -67,6 +80,6 @@ def quiz(lesson: str, questions: list[Question], run: dict, answers: dict) -> w.
             hand_in.value = hand_in_line(lesson, given)
 
         button.on_click(on_check)
-        prompt = w.HTML(f"<p><strong>Q{number}.</strong> {inline(fill(q.prompt, run))}</p>")
+        prompt = w.HTML(prompt_html(number, q, run))
         rows.append(w.VBox([prompt, answer, button, feedback], layout=w.Layout(margin="0 0 12px 0")))
     return w.VBox([*rows, status, hand_in], _dom_classes=["tlcourse-quiz"])
