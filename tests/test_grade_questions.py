@@ -24,7 +24,9 @@ FORGERY = (
 
 
 def ask_cell(handed_in: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_code_cell(f'from tlcourse import questions\nquestions.ask("06", run={{"noise_photos": 2}}{handed_in})')
+    return nbformat.v4.new_code_cell(
+        f'from tlcourse import questions\nquestions.ask("06", run={{"noise_photos": 2}}{handed_in})'
+    )
 
 
 def test_the_hand_in_is_read_as_data_and_anything_computed_is_an_error():

@@ -68,7 +68,9 @@ def test_each_lesson_ends_with_its_questions_and_hands_over_every_run_value(path
     assert isinstance(run, ast.Dict)
     given = {ast.literal_eval(k) for k in run.keys if k is not None}
     needed = set().union(*(q.run_names() for q in questions.load(lesson)))
-    assert given == needed, f"{path.name}: the last cell hands over {sorted(given)}, the questions read {sorted(needed)}"
+    assert given == needed, (
+        f"{path.name}: the last cell hands over {sorted(given)}, the questions read {sorted(needed)}"
+    )
     used = {n.id for n in ast.walk(run) if isinstance(n, ast.Name)} - {"max", "round", "len"}
     assert used <= _assigned(path), f"{path.name}: {sorted(used - _assigned(path))} not defined by the lesson"
 
@@ -114,7 +116,9 @@ def test_the_answer_of_a_run_dependent_question_comes_from_the_run():
         assert questions.is_right(q, q.options.index(best), run) and not questions.is_right(q, 0, run)
         assert f"was {best}" in questions.fill(q.explanation, run)
     (n,) = [q for q in questions.load("02") if q.id == "random_control"]
-    assert questions.is_right(n, 20.5, {"pretrained_gain": 20.0}) and not questions.is_right(n, 22, {"pretrained_gain": 20})
+    assert questions.is_right(n, 20.5, {"pretrained_gain": 20.0}) and not questions.is_right(
+        n, 22, {"pretrained_gain": 20}
+    )
 
 
 def test_static_html_folds_every_answer_and_fills_in_the_run():
@@ -164,7 +168,9 @@ def test_checking_an_answer_gives_feedback_and_counts_in_progress(tmp_data, monk
 def test_in_a_kernel_ask_shows_a_widget_with_the_static_html_beside_it(tmp_data):
     from nbclient import NotebookClient
 
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('from tlcourse import questions\nquestions.ask("05")')])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell('from tlcourse import questions\nquestions.ask("05")')]
+    )
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     (out,) = nb.cells[0].outputs
     assert "application/vnd.jupyter.widget-view+json" in out.data

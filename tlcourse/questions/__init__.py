@@ -13,10 +13,11 @@ output carries a static HTML rendering, with the answers folded in `<details>`, 
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+
+import tomllib
 
 HERE = Path(__file__).resolve().parent
 KINDS = ("choice", "number")
@@ -140,7 +141,7 @@ def right_answer(q: Question, run: dict) -> float:
     if q.answer_from:
         value = run[q.answer_from]
         return q.options.index(str(value)) if q.kind == "choice" else float(value)
-    return float(q.answer) if q.kind == "number" else int(q.answer or 0)
+    return float(q.answer or 0) if q.kind == "number" else int(q.answer or 0)
 
 
 def is_right(q: Question, given: object, run: dict) -> bool:

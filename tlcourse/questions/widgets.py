@@ -27,7 +27,8 @@ def hand_in_line(lesson: str, given: dict) -> str:
     """The line a graded hand-in puts in the last cell: the answers so far, as plain data."""
     answers = ", ".join(f"{k!r}: {v!r}" for k, v in given.items())
     call = f'questions.ask("{lesson}", ..., answers={{{answers}}})'
-    return f"<p><small>Handing this lesson in for a grade? Make the last cell read <code>{escape(call)}</code>.</small></p>"
+    lead = "Handing this lesson in for a grade? Make the last cell read"
+    return f"<p><small>{lead} <code>{escape(call)}</code>.</small></p>"
 
 
 def letter(index: int) -> str:
