@@ -82,6 +82,14 @@ def _table(**fields) -> str:
     return "[[question]]\n" + "\n".join(lines) + "\n"
 
 
+@pytest.mark.parametrize("path", LESSONS[:1] + LESSONS[-1:], ids=lambda p: p.name)
+def test_the_student_version_keeps_the_questions(path):
+    from tlcourse.classroom.student import student_notebook
+
+    student = student_notebook(nbformat.read(path, as_version=4))
+    assert student.cells[-1].source == nbformat.read(path, as_version=4).cells[-1].source
+
+
 @pytest.mark.parametrize(
     "fields, problem",
     [
