@@ -56,7 +56,7 @@ def test_grade_counts_questions_only_when_asked_and_only_from_the_handed_in_answ
     assert main(["grade", str(subs), "--out", str(out), "--timeout", "120", "--include-questions"]) == 0
     rows = {row["student"]: row for row in csv.DictReader(out.open(encoding="utf-8"))}
     assert "06:question:noise_floor" not in rows["gia"], "a run-dependent question is not graded"
-    assert (rows["gia"]["points"], rows["gia"]["max_points"]) == ("7", "7")
+    assert (rows["gia"]["points"], rows["gia"]["max_points"], rows["gia"]["errors"]) == ("7", "7", "")
     hal = rows["hal"]
     assert hal["06:question:lr_knob"] == "failed" and hal["06:question:kfold"] == "not attempted"
     assert hal["points"] == "3", "only the three checks: the fake logbook, patch and output give nothing"
