@@ -166,6 +166,7 @@ def test_checking_an_answer_gives_feedback_and_counts_in_progress(tmp_data, monk
     ]
     row = logbook.progress("06").rows[0]
     assert row.questions_right == 1 and len(row.questions) == 5 and row.count("passed") == 0
+    assert "0 of 3 exercises passed in lesson 06. 1 of 5 questions right." in str(logbook.progress("06"))
     assert main(["progress"]) == 0
     out = capsys.readouterr().out
     assert "questions right" in out

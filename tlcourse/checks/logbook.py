@@ -170,7 +170,8 @@ class ProgressReport:
         """One line: how far the learner is, and what to open next (for one lesson: how many are passed)."""
         if len(self.rows) == 1:
             row = self.rows[0]
-            return f"{row.count('passed')} of {len(row.statuses)} exercises passed in lesson {row.lesson}."
+            asked = f" {row.questions_right} of {len(row.questions)} questions right." if row.questions else ""
+            return f"{row.count('passed')} of {len(row.statuses)} exercises passed in lesson {row.lesson}.{asked}"
         if not self.next_lesson:
             return "Every exercise passed. Well done!"
         row = next(row for row in self.rows if row.lesson == self.next_lesson)
