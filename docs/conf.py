@@ -46,7 +46,7 @@ autodoc_member_order = "bysource"
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(torch|torchvision|numpy|np|PIL|sklearn|matplotlib|nbformat|pytest|argparse|tqdm|jupyter_client)\..*"),
-    (r"py:.*", r"(nbclient|ast)\..*"),
+    (r"py:.*", r"(nbclient|ast|ipywidgets)\..*"),
     (r"py:.*", r"(pathlib|typing|collections|dataclasses|enum|os|abc|queue|subprocess|datetime)\..*"),
     (r"py:.*", r"(Path|Tensor|Module|Optimizer|NotebookNode|Iterable|Iterator|Sequence|Callable|Mapping|Any)"),
     (r"py:.*", r"(nn|F|T)\..*|Dataset|DataLoader|T|tlcourse\.storage\.T"),  # torch's names as the modules import them

@@ -1,5 +1,5 @@
-"""A real browser: headless Chromium drives JupyterLab (served from this venv) through lesson 00 and lesson 06's
-explorer.
+"""A real browser: headless Chromium drives JupyterLab (served from this venv) through lesson 00, lesson 06's
+explorer and a lesson's concept questions.
 
 It runs the notebooks, moves a slider, clicks "Run Interact", saves, reloads, and checks what a learner would see:
 no error output, widgets drawn as widgets, and the explorer showing its plot only. Screenshots go to
@@ -43,6 +43,7 @@ PROGRESS_CELLS = [
     "from tlcourse.progress import tqdm\nfor _ in tqdm(range(3), desc='epochs'):\n    pass",
     "for _ in tqdm(range(4), desc='batches', leave=False):\n    pass\nprint('done')",
 ]
+QUESTIONS_LESSON = "05"  # its questions need no run values: the notebook is one `ask` call
 BAD_TEXT = ["Traceback", "Error displaying widget", "HBox(", "interactive(children", "'history'", "History("]
 
 
@@ -76,6 +77,19 @@ def _explorer_notebook(target: Path) -> None:
     nbformat.write(nb, target)
 
 
+def _questions_notebook(target: Path, data: Path) -> None:
+    """A notebook that records progress in `data` (not the learner's own) and asks one lesson's questions."""
+    setup = f"import os\nos.environ['TLCOURSE_PROGRESS'] = '1'\nos.environ['TLCOURSE_DATA'] = {str(data)!r}"
+    ask = f"from tlcourse import questions\n\nquestions.ask({QUESTIONS_LESSON!r})"
+    nbformat.write(
+        nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell(setup), nbformat.v4.new_code_cell(ask)],
+            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        ),
+        target,
+    )
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """JupyterLab on a free port, serving copies of the notebooks; yields its base URL with the token."""
@@ -89,6 +103,7 @@ def lab(tmp_path_factory):
         ),
         root / "progress_bars.ipynb",
     )
+    _questions_notebook(root / "questions.ipynb", root / "question-data")
     port, token = _free_port(), "tlcourse-browser-test"
     env = {
         **os.environ,
@@ -227,6 +242,43 @@ def test_finished_progress_bars_stay_readable_after_reloading(browser, lab):
     assert not problems(page)
     text = page.inner_text(".jp-Notebook")
     assert "epochs: 100%" in text and "3/3" in text and "batches" not in text.replace("desc='batches'", "")
+
+
+def test_a_concept_question_answered_in_the_browser_counts_in_progress(browser, lab):
+    from tlcourse import questions
+
+    first = questions.load(QUESTIONS_LESSON)[0]
+    total = len(questions.load(QUESTIONS_LESSON))
+    page = browser.new_page()
+    open_notebook(page, lab, "questions.ipynb")
+    run_all(page)
+    quiz = page.locator(".tlcourse-quiz").first
+    try:
+        quiz.wait_for(timeout=60_000)
+    except sync_api.TimeoutError:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "questions_missing.png"))
+        pytest.fail(f"no questions widget; the notebook shows:\n{page.inner_text('.jp-Notebook')[-2000:]}")
+    status = quiz.locator("table").first
+    assert f"0/{total}" in status.inner_text(), status.inner_text()
+    options = quiz.locator(".widget-radio-box").first.locator("label")
+    check = quiz.locator("button", has_text="Check").first
+    options.nth((int(first.answer or 0) + 1) % len(first.options)).click()  # a wrong answer first
+    check.click()
+    quiz.locator(".tlcourse-wrong").first.wait_for(timeout=30_000)
+    assert "Look again at" in quiz.locator(".tlcourse-wrong").first.inner_text()
+    options.nth(int(first.answer or 0)).click()
+    check.click()
+    quiz.locator(".tlcourse-right").first.wait_for(timeout=30_000)
+    page.wait_for_function(
+        "([t]) => [...document.querySelectorAll('.tlcourse-quiz table')].some(e => e.innerText.includes(t))",
+        arg=[f"1/{total}"],
+        timeout=30_000,
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    quiz.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / f"{QUESTIONS_LESSON}_questions_answered.png"))
+    assert not problems(page)
 
 
 def move_lr_slider(page) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tlcourse import questions
 from tlcourse.classroom.student import STUB
 from tools import colabcell, sitebuild
 from tools.executed import METADATA_KEY, fingerprint
@@ -68,6 +69,22 @@ def test_staged_lesson_folds_solutions_and_links_downloads(tmp_path):
     assert nbformat.read(tmp_path / "src" / "downloads" / lesson.name, as_version=4) == nbformat.read(lesson, 4)
     student = nbformat.read(tmp_path / "src" / "downloads" / "03_tiny_student.ipynb", as_version=4)
     assert STUB in student.cells[1].source and "return 2 * x" not in student.cells[1].source
+
+
+def test_a_widget_with_a_static_rendering_keeps_it_on_the_page(tmp_path):
+    lesson = _lesson(tmp_path)
+    executed_path = tmp_path / "build" / "executed" / lesson.name
+    executed = nbformat.read(executed_path, as_version=4)
+    html = questions.render_html("05", questions.load("05"), {})
+    data = {sitebuild.WIDGET: {"model_id": "q"}, "text/html": html, "text/plain": "Q1. ..."}
+    executed.cells[3].outputs = [nbformat.v4.new_output("display_data", data=data)]
+    nbformat.write(executed, executed_path)
+    (tmp_path / "src" / "lessons").mkdir(parents=True)
+    (tmp_path / "src" / "downloads").mkdir()
+    sitebuild.stage_lesson(lesson, executed_path, tmp_path / "src")
+    page = nbformat.read(tmp_path / "src" / "lessons" / lesson.name, as_version=4)
+    assert [o.data for o in page.cells[-1].outputs] == [{"text/html": html}]
+    assert html.count("<details>") == len(questions.load("05"))
 
 
 def test_the_page_opens_the_lesson_in_colab_from_the_repository_setting(tmp_path, monkeypatch):

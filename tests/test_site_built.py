@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 
+from tlcourse import questions
 from tools import sitebuild
 
 pytestmark = pytest.mark.site  # the built site in build/site/ (make test-site)
@@ -90,6 +91,17 @@ def test_no_lesson_page_shows_an_error(pages):
         text = "".join(pages[SITE / "lessons" / f"{lesson.stem}.html"].text)
         for bad in ["Traceback (most recent call last)", "Error displaying widget", "interactive(children"]:
             assert bad not in text, f"{lesson.name}'s page shows {bad!r}"
+
+
+def test_every_lesson_page_shows_its_questions_with_folded_answers():
+    _site_required()
+    for lesson in sitebuild.lessons():
+        if lesson.name[:2] not in questions.lessons():
+            continue
+        html = (SITE / "lessons" / f"{lesson.stem}.html").read_text(encoding="utf-8")
+        assert 'class="tlcourse-questions"' in html, f"{lesson.name}'s page does not show its concept questions"
+        block = html[html.index('class="tlcourse-questions"') :]
+        assert block.count("<details>") == len(questions.load(lesson.name[:2])), f"{lesson.name}: answers not folded"
 
 
 def test_every_internal_link_resolves(pages):

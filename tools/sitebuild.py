@@ -98,9 +98,11 @@ def _hide_solution(cell) -> None:
 
 
 def _widget_note(out) -> None:
-    """An ipywidgets output has no live kernel on a static page: say so instead of printing its repr."""
+    """An ipywidgets output has no live kernel on a static page: its static HTML stays (the concept questions carry
+    one, answers folded); a widget without one gets a note instead of its repr."""
     if out.output_type in ("display_data", "execute_result") and WIDGET in out.get("data", {}):
-        out.data = {"text/plain": WIDGET_NOTE}
+        html = out.data.get("text/html")
+        out.data = {"text/html": html} if html else {"text/plain": WIDGET_NOTE}
 
 
 def _shows_something(out) -> bool:

@@ -14,7 +14,7 @@ import json
 import os
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -102,14 +102,21 @@ def read(path: Path | None = None) -> list[dict]:
 
 @dataclass(frozen=True)
 class LessonProgress:
-    """One lesson's row: each exercise's status (passed once passed, else its latest outcome) and the last pass."""
+    """One lesson's row: each exercise's status (passed once passed, else its latest outcome), the last pass, and
+    each concept question's status (`question:<id>`: passed once answered right)."""
 
     lesson: str
     statuses: dict[str, str]
     last_pass: str = ""
+    questions: dict[str, str] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         return sum(s == status for s in self.statuses.values())
+
+    @property
+    def questions_right(self) -> int:
+        """How many of the lesson's questions were answered right (at least once)."""
+        return sum(s == "passed" for s in self.questions.values())
 
     @property
     def done(self) -> bool:
@@ -118,6 +125,7 @@ class LessonProgress:
 
 NOT_RUN = "not yet run"
 COLUMNS = ("passed", "failed", "not attempted", "error", NOT_RUN)
+HEADER = ["lesson", "exercises", *COLUMNS, "questions right", "last pass"]
 
 
 def lesson_progress(lesson: str, exercises: list[str], entries: list[dict]) -> LessonProgress:
@@ -154,13 +162,16 @@ class ProgressReport:
 
     def _cells(self, row: LessonProgress) -> list[str]:
         counts = [str(row.count(status)) for status in COLUMNS]
-        return [self.titles.get(row.lesson, row.lesson), str(len(row.statuses)), *counts, row.last_pass or "-"]
+        questions = f"{row.questions_right}/{len(row.questions)}" if row.questions else "-"
+        title = self.titles.get(row.lesson, row.lesson)
+        return [title, str(len(row.statuses)), *counts, questions, row.last_pass or "-"]
 
     def summary(self) -> str:
         """One line: how far the learner is, and what to open next (for one lesson: how many are passed)."""
         if len(self.rows) == 1:
             row = self.rows[0]
-            return f"{row.count('passed')} of {len(row.statuses)} exercises passed in lesson {row.lesson}."
+            asked = f" {row.questions_right} of {len(row.questions)} questions right." if row.questions else ""
+            return f"{row.count('passed')} of {len(row.statuses)} exercises passed in lesson {row.lesson}.{asked}"
         if not self.next_lesson:
             return "Every exercise passed. Well done!"
         row = next(row for row in self.rows if row.lesson == self.next_lesson)
@@ -168,7 +179,7 @@ class ProgressReport:
         return f"Next: {title} ({len(row.statuses) - row.count('passed')} of {len(row.statuses)} exercises to pass)."
 
     def __str__(self) -> str:
-        header = ["lesson", "exercises", *COLUMNS, "last pass"]
+        header = HEADER
         table = [header, *(self._cells(row) for row in self.rows)]
         widths = [max(len(r[i]) for r in table) for i in range(len(header))]
         lines = ["  ".join([r[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(r[1:], widths[1:]))]) for r in table]
@@ -177,7 +188,7 @@ class ProgressReport:
     def _repr_html_(self) -> str:
         from html import escape
 
-        head = "".join(f"<th>{escape(h)}</th>" for h in ["lesson", "exercises", *COLUMNS, "last pass"])
+        head = "".join(f"<th>{escape(h)}</th>" for h in HEADER)
         left = '<td style="text-align: left">'
         body = "".join(
             "<tr>"
@@ -189,7 +200,8 @@ class ProgressReport:
 
 
 def progress(lesson: str | None = None, path: Path | None = None) -> ProgressReport:
-    """The learner's progress from the logbook: every lesson with exercises, or one `lesson` ('03')."""
+    """The learner's progress from the logbook: every lesson with exercises, or one `lesson` ('03'), with the
+    concept questions answered right beside the exercises."""
     from .feedback import CATALOG
 
     entries = read(path)
@@ -197,5 +209,16 @@ def progress(lesson: str | None = None, path: Path | None = None) -> ProgressRep
     unknown = [name for name in lessons if name not in CATALOG]
     if unknown:
         raise ValueError(f"no exercises for lesson {unknown[0]}; lessons with exercises: {', '.join(sorted(CATALOG))}")
-    rows = [lesson_progress(name, CATALOG[name], entries) for name in lessons]
+    rows = [with_questions(lesson_progress(name, CATALOG[name], entries), entries) for name in lessons]
     return ProgressReport(rows, lesson_titles())
+
+
+def with_questions(row: LessonProgress, entries: list[dict]) -> LessonProgress:
+    """The row with its lesson's concept questions filled in from the logbook (`question:<id>` entries)."""
+    from ..questions import PREFIX, lessons, load
+
+    if row.lesson not in lessons():
+        return row
+    names = [PREFIX + q.id for q in load(row.lesson)]
+    answered = lesson_progress(row.lesson, names, entries).statuses
+    return LessonProgress(row.lesson, row.statuses, row.last_pass, answered)

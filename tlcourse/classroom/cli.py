@@ -44,10 +44,22 @@ def cmd_grade(args) -> int:
             shard=args.shard,
         )
         print(f"results kept in {results_file} (a rerun skips what is there)")
+    if args.include_questions:  # read from the notebooks each time: cheap, and graded results stay as they were
+        add_questions(results)
     print(f"wrote {write_csv(results, args.out)}")
     feedback = args.feedback or args.out.with_name(args.out.stem + "_feedback")
     print(f"wrote {len(write_feedback(results, feedback))} feedback file(s) to {feedback}/")
     return 0
+
+
+def add_questions(results: list) -> None:
+    """Add each notebook's concept questions to its outcomes, read as plain data from the file (`answers`)."""
+    from ..questions import lessons
+    from .answers import from_file
+
+    for result in results:
+        if result.lesson in lessons():
+            result.outcomes.update(from_file(result.path, result.lesson))
 
 
 def add_student_parser(sub) -> None:
@@ -75,4 +87,10 @@ def add_grade_parser(sub) -> None:
     p.add_argument("--regrade", action="store_true", help="grade again the notebooks already in <out>.jsonl")
     p.add_argument("--shard", help="i/n: grade only the i-th of n shares of the students (one machine of n)")
     p.add_argument("--merge", type=Path, nargs="+", help="instead: join the <out>.jsonl results of several shards")
+    p.add_argument(
+        "--include-questions",
+        action="store_true",
+        help="also grade the concept questions: the answers= handed in to each lesson's questions.ask(...), read as "
+        "plain data (questions that depend on the run are left out)",
+    )
     p.set_defaults(func=cmd_grade)

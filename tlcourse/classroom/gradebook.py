@@ -7,6 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..checks import CATALOG
+from ..questions import PREFIX, load
 from .grade import MISSING, NotebookResult
 
 ICONS = {"passed": "✅", "failed": "❌", "not attempted": "⬜", "error": "⚠️"}
@@ -21,9 +22,21 @@ def by_student(results: list[NotebookResult]) -> dict[str, list[NotebookResult]]
 
 
 def columns(results: list[NotebookResult]) -> list[tuple[str, str]]:
-    """(lesson, check) of every exercise of every lesson anyone submitted, in lesson then catalog order."""
+    """(lesson, check) of every exercise of every lesson anyone submitted, in lesson then catalog order, then the
+    lesson's graded concept questions (`question:<id>`, only with --include-questions)."""
     lessons = sorted({r.lesson for r in results if r.lesson})
-    return [(lesson, name) for lesson in lessons for name in CATALOG[lesson]]
+    asked = {(r.lesson, name) for r in results for name in r.outcomes if name.startswith(PREFIX)}
+    cols = []
+    for lesson in lessons:
+        cols += [(lesson, name) for name in CATALOG[lesson]]
+        cols += sorted((key for key in asked if key[0] == lesson), key=lambda key: question_order(*key))
+    return cols
+
+
+def question_order(lesson: str, name: str) -> int:
+    """A question's position in its lesson's question file."""
+    ids = [PREFIX + q.id for q in load(lesson)]
+    return ids.index(name) if name in ids else len(ids)
 
 
 def student_row(student: str, results: list[NotebookResult], cols: list[tuple[str, str]]) -> dict[str, str]:
@@ -54,7 +67,10 @@ def feedback_text(student: str, results: list[NotebookResult]) -> str:
     """A student's feedback in markdown: per notebook, the error if any, then each check's status and message."""
     lines = [f"# Feedback for {student}", ""]
     for r in sorted(results, key=lambda r: r.path.name):
-        lines += [f"## {r.path.name}: {r.points}/{len(CATALOG.get(r.lesson, []))} checks passed", ""]
+        questions = sum(name.startswith(PREFIX) for name in r.outcomes)
+        total = len(CATALOG.get(r.lesson, [])) + questions
+        what = "checks and questions" if questions else "checks"
+        lines += [f"## {r.path.name}: {r.points}/{total} {what} passed", ""]
         if r.error:
             lines += [f"**Problem with this notebook:** {r.error}", ""]
         for name, outcome in r.outcomes.items():
