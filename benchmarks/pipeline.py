@@ -18,7 +18,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -79,12 +80,25 @@ def rate(count: int, work: Callable[[], object], repeats: int = 2) -> float:
 
 def big_photos(root: Path, count: int = 40) -> Path:
     """`count` ants/bees photos enlarged to 2592x1944 JPEGs (quality 90), in two class folders: phone-sized files."""
-    sources = sorted(data.REGISTRY["hymenoptera"].path.glob("train/*/*.jpg"))[::3][:count]
+    train = data.REGISTRY["hymenoptera"].path / "train"
+    sources = [p for name in ("ants", "bees") for p in sorted((train / name).glob("*.jpg"))[::3][: count // 2]]
     for i, src in enumerate(sources):
         folder = root / src.parent.name
         folder.mkdir(parents=True, exist_ok=True)
         open_rgb(src).resize(BIG, Image.Resampling.BICUBIC).save(folder / f"{i}.jpg", quality=90)
     return root
+
+
+@contextmanager
+def cold_store() -> Iterator[None]:
+    """An empty, temporary data folder (TLCOURSE_DATA) for the feature store; the old setting restored after."""
+    old = os.environ.get("TLCOURSE_DATA")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["TLCOURSE_DATA"] = tmp
+        try:
+            yield
+        finally:
+            os.environ.pop("TLCOURSE_DATA") if old is None else os.environ.update(TLCOURSE_DATA=old)
 
 
 def measure(photos: images.ImageFiles, backbone: models.LoadedBackbone) -> PipelineRates:
@@ -98,8 +112,7 @@ def measure(photos: images.ImageFiles, backbone: models.LoadedBackbone) -> Pipel
 
     def train_extraction(dataset: images.ImageFiles) -> None:
         """feature_store.image_features to the stage6 maps, as tlcourse train calls it, into a cold store."""
-        with tempfile.TemporaryDirectory() as tmp:
-            os.environ["TLCOURSE_DATA"] = tmp
+        with cold_store():
             feature_store.image_features(model, dataset, CUT, info, pool=False, progress=False)
 
     def pooled(dataset) -> None:
@@ -127,18 +140,14 @@ def bench_photo_pipeline() -> dict:
     stage is run twice, for the best of two) and the ants/bees validation photos."""
     from bench import make_five_class_photos  # benchmarks/ is on sys.path when bench.py or this file runs
 
-    old = os.environ.get("TLCOURSE_DATA")
     backbone = models.load_backbone("efficientnet_lite0")
     sets = {}
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            sets["phone photos, 2592x1944"] = images.image_folder(big_photos(Path(tmp) / "big"))
-            five = make_five_class_photos(Path(tmp) / "five", per_class=40)
-            sets["bench set's recipe, 200 photos"] = images.image_folder(five)
-            sets["ants/bees val"] = images.image_folder(data.REGISTRY["hymenoptera"].path / "val")
-            results = {name: measure(photos, backbone) for name, photos in sets.items()}
-    finally:
-        os.environ.pop("TLCOURSE_DATA") if old is None else os.environ.update(TLCOURSE_DATA=old)
+    with tempfile.TemporaryDirectory() as tmp:
+        sets["phone photos, 2592x1944"] = images.image_folder(big_photos(Path(tmp) / "big"))
+        five = make_five_class_photos(Path(tmp) / "five", per_class=40)
+        sets["bench set's recipe, 200 photos"] = images.image_folder(five)
+        sets["ants/bees val"] = images.image_folder(data.REGISTRY["hymenoptera"].path / "val")
+        results = {name: measure(photos, backbone) for name, photos in sets.items()}
     for name, r in results.items():
         print_rates(name, r)
     return {

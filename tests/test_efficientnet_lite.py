@@ -83,3 +83,21 @@ def test_the_published_layout_loads_inside_a_larger_model():
     wrapper = torch.nn.Sequential(efficientnet_lite.build("efficientnet_lite0", num_classes=2))
     wrapper.load_state_dict({f"0.{k}": v for k, v in _in_the_published_layout(source).items()}, strict=True)
     assert torch.equal(wrapper[0].classifier.weight, source.classifier.weight)
+
+
+@pytest.mark.parametrize("kernel,stride", [(1, 1), (3, 1), (5, 1), (3, 2), (5, 2)])
+@pytest.mark.parametrize("size", [7, 14, 15, 224])
+def test_same_padding_is_tensorflows_whichever_way_it_is_done(kernel, stride, size):
+    """Conv2dSame (the convolution's own padding when even, F.pad when not) = zeros padded right/bottom first."""
+    from torch.nn import functional as F
+
+    from tlcourse.efficientnet_lite import Conv2dSame
+
+    torch.manual_seed(0)
+    conv = Conv2dSame(4, 6, kernel, stride)
+    x = torch.randn(2, 4, size, size).to(memory_format=torch.channels_last)
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    padded = F.pad(x, [total // 2, total - total // 2] * 2)
+    expected = F.conv2d(padded, conv.weight, conv.bias, stride)
+    assert conv(x).shape == expected.shape == (2, 6, -(-size // stride), -(-size // stride))
+    torch.testing.assert_close(conv(x), expected, rtol=1e-5, atol=1e-5)
