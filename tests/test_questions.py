@@ -30,6 +30,29 @@ def test_every_lesson_but_00_has_a_valid_question_file():
                 assert 0 <= int(q.answer or 0) < len(q.options)
 
 
+def test_the_length_of_an_option_does_not_give_the_answer_away():
+    """A quiz the longest option passes measures nothing: the right answer is the longest option of at most 40 %
+    of the fixed-answer choice questions and the shortest of at most 40 %, and no option is more than 2.5 times
+    as long as the shortest of its question, so that neither picking by length nor ruling out a one-line
+    strawman beside a detailed answer gets a learner far."""
+    fixed = [
+        (lesson, q)
+        for lesson in questions.lessons()
+        for q in questions.load(lesson)
+        if q.kind == "choice" and not q.answer_from
+    ]
+    assert len(fixed) >= 30
+    longest = shortest = 0
+    for lesson, q in fixed:
+        lengths = [len(o) for o in q.options]
+        right = lengths[int(q.answer or 0)]
+        longest += right == max(lengths)
+        shortest += right == min(lengths)
+        assert max(lengths) <= 2.5 * min(lengths), f"lesson {lesson}, {q.id}: option lengths {lengths}"
+    assert longest <= 0.4 * len(fixed), f"the right answer is the longest option in {longest} of {len(fixed)}"
+    assert shortest <= 0.4 * len(fixed), f"the right answer is the shortest option in {shortest} of {len(fixed)}"
+
+
 def test_lessons_that_compare_strategies_ask_about_their_own_run():
     run_dependent = {lesson for lesson in questions.lessons() if any(q.answer_from for q in questions.load(lesson))}
     assert {"01", "02", "03", "04", "06", "11", "12"} <= run_dependent
