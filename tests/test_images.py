@@ -269,7 +269,7 @@ def test_big_jpeg_decodes_at_reduced_scale_upright_and_with_the_same_pixels(tmp_
 
 
 def test_reduced_scale_never_goes_below_the_transforms_resize(tmp_path):
-    """Decoding shrinks a JPEG no further than the transform's Resize (Lite2 resizes to 292): no upsampling after."""
+    """Decoding shrinks a JPEG no further than the transform's Resize (Lite2 resizes to 297): no upsampling after."""
     for name in ("class_a", "class_b"):
         (tmp_path / name).mkdir()
         photo_like(2936, 2200).save(tmp_path / name / "big.jpg", quality=90)  # 1/8 scale: 367 x 275
