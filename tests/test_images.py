@@ -278,8 +278,8 @@ def test_reduced_scale_never_goes_below_the_transforms_resize(tmp_path):
     ds = image_folder(tmp_path, transform=record)
     ds[0]
     assert seen[-1] == (367, 275)  # 1/8 scale is enough for the default min_side of 256
-    ds.with_transform(T.Compose([record, T.Resize(292)]))[0]
-    assert seen[-1] == (734, 550)  # 275 < 292: 1/4 scale instead, then Resize shrinks (never enlarges)
-    assert draft_side(256, T.Compose([T.Resize(292)])) == 292 and draft_side(256, None) == 256
-    assert draft_side(None, T.Compose([T.Resize(292)])) is None  # min_side=None: always the full decode
-    assert ds.fingerprint() != ds.with_transform(T.Compose([T.Resize(292)])).fingerprint()
+    ds.with_transform(T.Compose([record, T.Resize(297)]))[0]
+    assert seen[-1] == (734, 550)  # 275 < 297: 1/4 scale instead, then Resize shrinks (never enlarges)
+    assert draft_side(256, T.Compose([T.Resize(297)])) == 297 and draft_side(256, None) == 256
+    assert draft_side(None, T.Compose([T.Resize(297)])) is None  # min_side=None: always the full decode
+    assert ds.fingerprint() != ds.with_transform(T.Compose([T.Resize(297)])).fingerprint()
