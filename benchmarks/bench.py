@@ -341,6 +341,22 @@ def print_summary(summary: list[dict]) -> None:
         )
 
 
+def markdown_table(summary: list[dict]) -> str:
+    """The side-by-side summary as benchmarks/README.md's table."""
+    lines = [
+        "| photo set | recipe | val accuracy, mean (min–max) | seconds | × tlcourse train | seeds | load (1 min) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in summary:
+        ratio = s["time_ratio_to_tlcourse_train"]
+        lines.append(
+            f"| {s['photo_set']} | {s['recipe']} | {s['val_acc_mean']:.1%} ({s['val_acc_min']:.1%}–"
+            f"{s['val_acc_max']:.1%}) | {s['seconds_mean']:.0f} | {'–' if ratio is None else f'{ratio:.1f}×'} | "
+            f"{', '.join(map(str, s['seeds']))} | {', '.join(map(str, s['load_1min']))} |"
+        )
+    return "\n".join(lines)
+
+
 def bench_side_by_side(plan=None, *, path: Path = SIDE_BY_SIDE) -> dict:
     """`tlcourse train` and the peer recipes (benchmarks/recipes.py) on the same photos, backbone and val photos; a
     row per (photo set, recipe, seed) in `plan`, the JSON rewritten after each row."""
@@ -426,6 +442,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:3] == ["side-by-side", "--table"]:  # the README's table from the last run's JSON
+        print(markdown_table(json.loads(SIDE_BY_SIDE.read_text())["summary"]))
+        sys.exit(0)
     if sys.argv[1:2] == ["side-by-side"]:
         bench_side_by_side(parse_plan(sys.argv[2:]))
         sys.exit(0)
