@@ -386,7 +386,7 @@ def bench_side_by_side(plan=None, *, path: Path = SIDE_BY_SIDE) -> dict:
 
 
 def parse_plan(args: list[str]) -> list[tuple[str, str, int]]:
-    """`side-by-side [--sets a,b] [--recipes r,s] [--seeds 0,1]`: the default plan filtered by each option given."""
+    """`side-by-side [--sets a,b] [--recipes r,s] [--seeds 0,1] [--out name.json]`: the default plan, filtered."""
     opts = dict(zip(args[::2], args[1::2]))
     keep = {k.lstrip("-"): v.split(",") for k, v in opts.items()}
     return [
@@ -442,10 +442,12 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:3] == ["side-by-side", "--table"]:  # the README's table from the last run's JSON
-        print(markdown_table(json.loads(SIDE_BY_SIDE.read_text())["summary"]))
+    if sys.argv[1:3] == ["side-by-side", "--table"]:  # the README's table from every side_by_side*.json, rows pooled
+        pooled = [row for f in sorted(OUT.glob("side_by_side*.json")) for row in json.loads(f.read_text())["rows"]]
+        print(markdown_table(summarise(pooled)))
         sys.exit(0)
     if sys.argv[1:2] == ["side-by-side"]:
-        bench_side_by_side(parse_plan(sys.argv[2:]))
+        opts = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+        bench_side_by_side(parse_plan(sys.argv[2:]), path=OUT / opts.get("--out", SIDE_BY_SIDE.name))
         sys.exit(0)
     sys.exit(main())
