@@ -268,12 +268,15 @@ def tlcourse_train_row(photos: Path, *, seed: int, tmp: Path) -> dict:
 
     from tlcourse.recipe import TrainConfig, train_recipe
 
+    import tempfile
+
+    here = Path(tempfile.mkdtemp(dir=tmp))  # this run's own cold, throw-away feature cache and --out
     old = os.environ.get("TLCOURSE_DATA")
-    os.environ["TLCOURSE_DATA"] = str(tmp / f"data-{seed}")  # a cold, throw-away feature cache
+    os.environ["TLCOURSE_DATA"] = str(here / "data")
     try:
         runtime.seed_everything(seed)
         t0 = time.perf_counter()
-        result = train_recipe(TrainConfig(data=photos, out=tmp / f"out-{seed}", seed=seed, progress=False))
+        result = train_recipe(TrainConfig(data=photos, out=here / "out", seed=seed, progress=False))
         seconds = time.perf_counter() - t0
         assert result is not None  # one process: rank 0
     finally:
