@@ -265,10 +265,9 @@ def five_class_splits(root: Path) -> Path:
 def tlcourse_train_row(photos: Path, *, seed: int, tmp: Path) -> dict:
     """`tlcourse train PHOTOS --out OUT --seed SEED` with its default options and a cold feature cache."""
     import os
+    import tempfile
 
     from tlcourse.recipe import TrainConfig, train_recipe
-
-    import tempfile
 
     here = Path(tempfile.mkdtemp(dir=tmp))  # this run's own cold, throw-away feature cache and --out
     old = os.environ.get("TLCOURSE_DATA")
