@@ -225,6 +225,187 @@ def bench_train_recipe() -> dict:
     }
 
 
+# --- `tlcourse train` side by side with the recipes people copy (benchmarks/recipes.py) ------------------------------
+
+SIDE_BY_SIDE = OUT / "side_by_side.json"
+# (photo set, recipe, seed) in the order they run: every recipe once on ants/bees first, the cheap ones' other seeds
+# next, then the 1,000-photo set; a run cut short keeps every row it finished (the JSON is rewritten after each).
+SIDE_BY_SIDE_PLAN = [
+    *(("ants-bees", r, 0) for r in ("tlcourse-train", "fastai-fine-tune", "pytorch-tutorial-fixed", "keras-guide")),
+    ("ants-bees", "pytorch-tutorial", 0),
+    *(("ants-bees", r, s) for s in (1, 2) for r in ("tlcourse-train", "fastai-fine-tune")),
+    ("five-class", "tlcourse-train", 0),
+    ("five-class", "fastai-fine-tune", 0),
+    ("ants-bees", "pytorch-tutorial-fixed", 1),
+    ("ants-bees", "keras-guide", 1),
+    ("ants-bees", "pytorch-tutorial", 1),
+    *(("five-class", r, 0) for r in ("pytorch-tutorial-fixed", "keras-guide", "pytorch-tutorial")),
+    ("ants-bees", "pytorch-tutorial-fixed", 2),
+    ("ants-bees", "keras-guide", 2),
+    ("ants-bees", "pytorch-tutorial", 2),
+]
+
+
+def five_class_splits(root: Path) -> Path:
+    """The 1,000-photo set as root/train and root/val (80/20, stratified, seed 0), so every recipe sees one split."""
+    import shutil
+
+    from tlcourse import images
+
+    flat = make_five_class_photos(root / "flat")
+    train, val = images.split(images.image_folder(flat), 0.2, stratify=True, seed=0)
+    for split, part in (("train", train), ("val", val)):
+        for path, label in part.samples:
+            (root / split / part.classes[label]).mkdir(parents=True, exist_ok=True)
+            shutil.move(path, root / split / part.classes[label] / path.name)
+    shutil.rmtree(flat)
+    return root
+
+
+def tlcourse_train_row(photos: Path, *, seed: int, tmp: Path) -> dict:
+    """`tlcourse train PHOTOS --out OUT --seed SEED` with its default options and a cold feature cache."""
+    import os
+    import tempfile
+
+    from tlcourse.recipe import TrainConfig, train_recipe
+
+    here = Path(tempfile.mkdtemp(dir=tmp))  # this run's own cold, throw-away feature cache and --out
+    old = os.environ.get("TLCOURSE_DATA")
+    os.environ["TLCOURSE_DATA"] = str(here / "data")
+    try:
+        runtime.seed_everything(seed)
+        t0 = time.perf_counter()
+        result = train_recipe(TrainConfig(data=photos, out=here / "out", seed=seed, progress=False))
+        seconds = time.perf_counter() - t0
+        assert result is not None  # one process: rank 0
+    finally:
+        os.environ.pop("TLCOURSE_DATA") if old is None else os.environ.update(TLCOURSE_DATA=old)
+    return {
+        "recipe": "tlcourse train",
+        "seed": seed,
+        "val_accuracy": result.scores.val_accuracy,
+        "seconds": seconds,
+        "chosen": result.choice.chosen,
+        "stages_s": result.timings.to_json(),
+    }
+
+
+def side_by_side_row(photos: Path, recipe: str, *, seed: int, tmp: Path) -> dict:
+    """One recipe, one seed on `photos` (train/ and val/ folders): validation accuracy and wall seconds."""
+    import os
+
+    from recipes import RECIPES
+
+    from tlcourse import images
+
+    load = os.getloadavg()
+    if recipe == "tlcourse-train":
+        row = tlcourse_train_row(photos, seed=seed, tmp=tmp)
+    else:
+        parts = images.image_splits(photos)
+        row = RECIPES[recipe](parts["train"], parts["val"], seed=seed).to_json()
+    return {**row, "key": recipe, "load_before": load, "load_after": os.getloadavg()}
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """A line per (photo set, recipe): accuracy mean and spread over seeds, mean seconds, ratio to tlcourse train."""
+    out = []
+    for photo_set in dict.fromkeys(r["photo_set"] for r in rows):
+        mine = [r for r in rows if r["photo_set"] == photo_set]
+        base = [r["seconds"] for r in mine if r["key"] == "tlcourse-train"]
+        for key in dict.fromkeys(r["key"] for r in mine):
+            runs = [r for r in mine if r["key"] == key]
+            acc, secs = [r["val_accuracy"] for r in runs], [r["seconds"] for r in runs]
+            out.append(
+                {
+                    "photo_set": photo_set,
+                    "recipe": runs[0]["recipe"],
+                    "seeds": [r["seed"] for r in runs],
+                    "val_acc_mean": statistics.mean(acc),
+                    "val_acc_min": min(acc),
+                    "val_acc_max": max(acc),
+                    "seconds_mean": statistics.mean(secs),
+                    "time_ratio_to_tlcourse_train": statistics.mean(secs) / statistics.mean(base) if base else None,
+                    "seconds_min": min(secs),
+                    "fastest_ratio_to_tlcourse_train": min(secs) / min(base) if base else None,
+                    "load_1min": [f"{r['load_before'][0]:.1f}–{r['load_after'][0]:.1f}" for r in runs],
+                }
+            )
+    return out
+
+
+def print_summary(summary: list[dict]) -> None:
+    """The side-by-side table as printed at the end of a run."""
+    print(f"\n{'photo set':11} {'recipe':44} {'val acc (min-max)':>22} {'seconds':>8} {'x tlcourse':>10}  seeds")
+    for s in summary:
+        ratio = s["time_ratio_to_tlcourse_train"]
+        print(
+            f"{s['photo_set']:11} {s['recipe']:44} {s['val_acc_mean']:7.1%} ({s['val_acc_min']:.1%}-"
+            f"{s['val_acc_max']:.1%}) {s['seconds_mean']:8.0f} {ratio or float('nan'):10.1f}  {s['seeds']}"
+        )
+
+
+def _times(ratio: float | None) -> str:
+    """A time ratio as the table prints it."""
+    return "–" if ratio is None else f"{ratio:.1f}×"
+
+
+def markdown_table(summary: list[dict]) -> str:
+    """The side-by-side summary as benchmarks/README.md's table."""
+    lines = [
+        "| photo set | recipe | val accuracy, mean (min–max) | seconds, mean (× tlcourse train) | fastest run (×) "
+        "| seeds | load (1 min, before–after each run) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in summary:
+        ratio, fastest = s["time_ratio_to_tlcourse_train"], s["fastest_ratio_to_tlcourse_train"]
+        lines.append(
+            f"| {s['photo_set']} | {s['recipe']} | {s['val_acc_mean']:.1%} ({s['val_acc_min']:.1%}–"
+            f"{s['val_acc_max']:.1%}) | {s['seconds_mean']:.0f} ({_times(ratio)}) | {s['seconds_min']:.0f} "
+            f"({_times(fastest)}) | {', '.join(map(str, s['seeds']))} | {', '.join(s['load_1min'])} |"
+        )
+    return "\n".join(lines)
+
+
+def bench_side_by_side(plan=None, *, path: Path = SIDE_BY_SIDE) -> dict:
+    """`tlcourse train` and the peer recipes (benchmarks/recipes.py) on the same photos, backbone and val photos; a
+    row per (photo set, recipe, seed) in `plan`, the JSON rewritten after each row."""
+    import os
+    import tempfile
+
+    plan = SIDE_BY_SIDE_PLAN if plan is None else plan
+    sets = {"ants-bees": data.REGISTRY["hymenoptera"].path.resolve()}
+    rows: list[dict] = []
+    result = {"machine": f"{platform.machine()}, {torch.get_num_threads()} threads", "torch": torch.__version__}
+    with tempfile.TemporaryDirectory() as tmp:
+        if any(s == "five-class" for s, _, _ in plan):
+            sets["five-class"] = five_class_splits(Path(tmp) / "five-class")
+        for photo_set, recipe, seed in plan:
+            row = {"photo_set": photo_set, **side_by_side_row(sets[photo_set], recipe, seed=seed, tmp=Path(tmp))}
+            rows.append(row)
+            print(
+                f"{photo_set} {row['recipe']} seed {seed}: val {row['val_accuracy']:.1%}, {row['seconds']:.0f} s, "
+                f"load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+            result.update(rows=rows, summary=summarise(rows))
+            OUT.mkdir(exist_ok=True)
+            path.write_text(json.dumps(result, indent=2))
+    print_summary(result.get("summary", []))
+    return result
+
+
+def parse_plan(args: list[str]) -> list[tuple[str, str, int]]:
+    """`side-by-side [--sets a,b] [--recipes r,s] [--seeds 0,1] [--out name.json]`: the default plan, filtered."""
+    opts = dict(zip(args[::2], args[1::2]))
+    keep = {k.lstrip("-"): v.split(",") for k, v in opts.items()}
+    return [
+        (s, r, n)
+        for s, r, n in SIDE_BY_SIDE_PLAN
+        if s in keep.get("sets", [s]) and r in keep.get("recipes", [r]) and str(n) in keep.get("seeds", [str(n)])
+    ]
+
+
 def main() -> int:
     torch.manual_seed(0)
     device = runtime.pick_device()
@@ -236,6 +417,7 @@ def main() -> int:
         "gpu_amp": bench_gpu_amp(),
         "train_recipe": bench_train_recipe(),
     }
+    results["side_by_side"] = bench_side_by_side()["summary"]
     OUT.mkdir(exist_ok=True)
     path = OUT / f"{device.type}.json"
     path.write_text(json.dumps(results, indent=2))
@@ -270,4 +452,12 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:3] == ["side-by-side", "--table"]:  # the README's table from every side_by_side*.json, rows pooled
+        pooled = [row for f in sorted(OUT.glob("side_by_side*.json")) for row in json.loads(f.read_text())["rows"]]
+        print(markdown_table(summarise(pooled)))
+        sys.exit(0)
+    if sys.argv[1:2] == ["side-by-side"]:
+        opts = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+        bench_side_by_side(parse_plan(sys.argv[2:]), path=OUT / opts.get("--out", SIDE_BY_SIDE.name))
+        sys.exit(0)
     sys.exit(main())
