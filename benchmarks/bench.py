@@ -15,6 +15,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from tlcourse import course, data, features, models, runtime, train
 
+sys.path.insert(0, str(Path(__file__).parent))  # pipeline.py beside this file, however bench.py is started
+from pipeline import bench_photo_pipeline  # noqa: E402
+
 OUT = Path(__file__).parent / "results"
 
 
@@ -418,6 +421,7 @@ def main() -> int:
         "train_recipe": bench_train_recipe(),
     }
     results["side_by_side"] = bench_side_by_side()["summary"]
+    results["photo_pipeline"] = bench_photo_pipeline()  # prints each photo set's stages against the floor
     OUT.mkdir(exist_ok=True)
     path = OUT / f"{device.type}.json"
     path.write_text(json.dumps(results, indent=2))
@@ -455,6 +459,9 @@ if __name__ == "__main__":
     if sys.argv[1:3] == ["side-by-side", "--table"]:  # the README's table from every side_by_side*.json, rows pooled
         pooled = [row for f in sorted(OUT.glob("side_by_side*.json")) for row in json.loads(f.read_text())["rows"]]
         print(markdown_table(summarise(pooled)))
+        sys.exit(0)
+    if sys.argv[1:2] == ["pipeline"]:  # the photo pipeline's stages against its floor alone
+        bench_photo_pipeline()
         sys.exit(0)
     if sys.argv[1:2] == ["side-by-side"]:
         opts = dict(zip(sys.argv[2::2], sys.argv[3::2]))

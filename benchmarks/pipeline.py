@@ -10,7 +10,7 @@ second and per CPU-second of this process (both cores added); the shares of the 
 machine's other processes hardly move (wall-clock shares are printed beside them). Decoding is timed twice: at
 full size, and at reduced scale (JPEG draft mode, never below the transform's Resize: `decoding.draft_side`).
 
-Run alone: `python benchmarks/pipeline.py` (about 8 minutes on 2 CPU cores); `make bench` runs it too.
+Run alone: `python benchmarks/bench.py pipeline` (about 8 minutes on 2 CPU cores); `make bench` runs it too.
 """
 
 from __future__ import annotations
