@@ -155,10 +155,11 @@ def is_right(q: Question, given: object, run: dict) -> bool:
 
 
 def answer_text(q: Question, run: dict) -> str:
-    """The right answer in words: the option's text, or the number (with its tolerance)."""
+    """The right answer in words: the option's letter and text (no closing full stop), or the number (with its
+    tolerance)."""
     answer = right_answer(q, run)
     if q.kind == "choice":
-        return fill(q.options[int(answer)], run)
+        return f"{chr(ord('A') + int(answer))}. {fill(q.options[int(answer)], run).rstrip('.')}"
     within = f" (within {q.tolerance:g})" if q.tolerance else ""
     return f"{answer:g}{within}"
 
