@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from tlcourse import course, data, features, models, runtime, train
 
 sys.path.insert(0, str(Path(__file__).parent))  # pipeline.py beside this file, however bench.py is started
-from pipeline import bench_photo_pipeline  # noqa: E402
+from pipeline import bench_photo_pipeline, cold_store  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 
@@ -201,22 +201,17 @@ def make_five_class_photos(root: Path, per_class: int = 200, seed: int = 0) -> P
 
 def bench_train_recipe() -> dict:
     """`tlcourse train` on 1,000 photos of 5 classes, cold feature cache, default options (fine-tune auto)."""
-    import os
     import tempfile
 
     from tlcourse.recipe import TrainConfig, train_recipe
 
     with tempfile.TemporaryDirectory() as tmp:
         photos = make_five_class_photos(Path(tmp) / "photos")
-        old = os.environ.get("TLCOURSE_DATA")
-        os.environ["TLCOURSE_DATA"] = str(Path(tmp) / "data")  # a cold, throw-away feature cache
-        try:
+        with cold_store():  # a cold, throw-away feature cache
             t0 = time.perf_counter()
             result = train_recipe(TrainConfig(data=photos, out=Path(tmp) / "out", progress=False))
             seconds = time.perf_counter() - t0
             assert result is not None  # one process: rank 0
-        finally:
-            os.environ.pop("TLCOURSE_DATA") if old is None else os.environ.update(TLCOURSE_DATA=old)
     return {
         "photos": 1000,
         "classes": 5,
@@ -267,22 +262,17 @@ def five_class_splits(root: Path) -> Path:
 
 def tlcourse_train_row(photos: Path, *, seed: int, tmp: Path) -> dict:
     """`tlcourse train PHOTOS --out OUT --seed SEED` with its default options and a cold feature cache."""
-    import os
     import tempfile
 
     from tlcourse.recipe import TrainConfig, train_recipe
 
-    here = Path(tempfile.mkdtemp(dir=tmp))  # this run's own cold, throw-away feature cache and --out
-    old = os.environ.get("TLCOURSE_DATA")
-    os.environ["TLCOURSE_DATA"] = str(here / "data")
-    try:
+    here = Path(tempfile.mkdtemp(dir=tmp))  # this run's own --out
+    with cold_store():  # and its own cold, throw-away feature cache
         runtime.seed_everything(seed)
         t0 = time.perf_counter()
         result = train_recipe(TrainConfig(data=photos, out=here / "out", seed=seed, progress=False))
         seconds = time.perf_counter() - t0
         assert result is not None  # one process: rank 0
-    finally:
-        os.environ.pop("TLCOURSE_DATA") if old is None else os.environ.update(TLCOURSE_DATA=old)
     return {
         "recipe": "tlcourse train",
         "seed": seed,
